@@ -1,0 +1,34 @@
+# Everyday commands. `make demo` and `make test` are the README's two set-up commands.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test install lint format bench dashboards rules clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+
+demo: install
+	$(BIN)/aga-otel demo $(ARGS)
+
+test: install
+	bash scripts/install-system-deps.sh
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check aga_otel aga_observability tests benchmarks
+	$(BIN)/ruff format --check aga_otel aga_observability tests benchmarks
+
+format: install
+	$(BIN)/ruff format aga_otel aga_observability tests benchmarks
+	$(BIN)/ruff check --fix aga_otel aga_observability tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/hot_path.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

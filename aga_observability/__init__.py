@@ -1,0 +1,1 @@
+"""Compatibility shim: the aga-observability 1.0 import path, served by aga-otel."""

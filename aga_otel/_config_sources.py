@@ -1,0 +1,147 @@
+"""Configuration layers read from the environment (``OTEL_*``) and from files."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from aga_otel._validate import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def _parse_kv_list(raw: str, var: str) -> dict[str, str]:
+    """``key1=value1,key2=value2`` as in OTEL_RESOURCE_ATTRIBUTES (values URL-decoded)."""
+    out: dict[str, str] = {}
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if "=" not in item:
+            raise ConfigError(var, raw, "comma-separated key=value pairs")
+        k, v = item.split("=", 1)
+        out[unquote(k.strip())] = unquote(v.strip())
+    return out
+
+
+def _bool(raw: str, var: str) -> bool:
+    low = raw.strip().lower()
+    if low in ("true", "1", "yes", "on"):
+        return True
+    if low in ("false", "0", "no", "off", ""):
+        return False
+    raise ConfigError(var, raw, "true or false")
+
+
+def _number(raw: str, var: str, scale: float = 1.0) -> float:
+    try:
+        return float(raw) * scale
+    except ValueError:
+        raise ConfigError(var, raw, "a number") from None
+
+
+def env_layer(env: Mapping[str, str]) -> dict[str, Any]:
+    """Fields set by the standard OpenTelemetry environment variables.
+
+    https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/ and
+    https://opentelemetry.io/docs/specs/otel/protocol/exporter/ (per-signal variants win).
+    """
+    g = {k: v for k, v in env.items() if k.startswith("OTEL_") and v != ""}
+    out: dict[str, Any] = {}
+    if "OTEL_SDK_DISABLED" in g:
+        out["enabled"] = not _bool(g["OTEL_SDK_DISABLED"], "OTEL_SDK_DISABLED")
+    if "OTEL_SERVICE_NAME" in g:
+        out["service_name"] = g["OTEL_SERVICE_NAME"]
+    if "OTEL_RESOURCE_ATTRIBUTES" in g:
+        attrs = _parse_kv_list(g["OTEL_RESOURCE_ATTRIBUTES"], "OTEL_RESOURCE_ATTRIBUTES")
+        if "service.name" in attrs and "service_name" not in out:
+            out["service_name"] = attrs["service.name"]
+        out["resource_attributes"] = attrs
+    if "OTEL_METRIC_EXPORT_INTERVAL" in g:  # milliseconds
+        out["export_interval"] = _number(g["OTEL_METRIC_EXPORT_INTERVAL"],
+                                         "OTEL_METRIC_EXPORT_INTERVAL", 0.001)
+    if "OTEL_EXPORTER_PROMETHEUS_HOST" in g:
+        out["prometheus_host"] = g["OTEL_EXPORTER_PROMETHEUS_HOST"]
+    if "OTEL_EXPORTER_PROMETHEUS_PORT" in g:
+        raw = g["OTEL_EXPORTER_PROMETHEUS_PORT"]
+        if not raw.strip().isdigit():
+            raise ConfigError("OTEL_EXPORTER_PROMETHEUS_PORT", raw, "an integer port 0..65535")
+        out["prometheus_port"] = int(raw)
+    if "OTEL_METRICS_EXPORTER" in g:
+        names = {n.strip() for n in g["OTEL_METRICS_EXPORTER"].split(",") if n.strip()}
+        bad = names - {"otlp", "prometheus", "console", "none"}
+        if bad:
+            raise ConfigError("OTEL_METRICS_EXPORTER", g["OTEL_METRICS_EXPORTER"],
+                              "a comma-separated list of otlp, prometheus, console, none")
+        out["prometheus_enabled"] = "prometheus" in names
+        out["otlp_metrics_enabled"] = "otlp" in names
+        out["console_metrics"] = "console" in names
+    if "OTEL_LOGS_EXPORTER" in g:
+        names = {n.strip() for n in g["OTEL_LOGS_EXPORTER"].split(",") if n.strip()}
+        if names - {"otlp", "console", "none"}:
+            raise ConfigError("OTEL_LOGS_EXPORTER", g["OTEL_LOGS_EXPORTER"],
+                              "a comma-separated list of otlp, console, none")
+        out["otlp_logs_enabled"] = "otlp" in names
+        out["log_stderr"] = "console" in names
+    _otlp(g, out)
+    return out
+
+
+def _otlp(g: Mapping[str, str], out: dict[str, Any]) -> None:
+    pre = "OTEL_EXPORTER_OTLP_"
+    if pre + "ENDPOINT" in g:
+        out["otlp_endpoint"] = g[pre + "ENDPOINT"]
+    for signal in ("METRICS", "LOGS", "TRACES"):
+        if f"{pre}{signal}_ENDPOINT" in g:
+            out[f"otlp_{signal.lower()}_endpoint"] = g[f"{pre}{signal}_ENDPOINT"]
+    # Signal-specific settings win over the general ones; metrics is the signal that matters
+    # for the shared settings (logs/traces exporters read their own variants themselves).
+    def pick(name: str) -> str | None:
+        return g.get(f"{pre}METRICS_{name}", g.get(pre + name))
+
+    if (v := pick("PROTOCOL")) is not None:
+        out["otlp_protocol"] = v
+    if (v := pick("HEADERS")) is not None:
+        out["otlp_headers"] = _parse_kv_list(v, pre + "HEADERS")
+    if (v := pick("TIMEOUT")) is not None:  # milliseconds in the spec
+        out["otlp_timeout"] = _number(v, pre + "TIMEOUT", 0.001)
+    if (v := pick("COMPRESSION")) is not None:
+        out["otlp_compression"] = v
+    if (v := pick("CERTIFICATE")) is not None:
+        out["otlp_certificate"] = v
+    if (v := pick("CLIENT_KEY")) is not None:
+        out["otlp_client_key"] = v
+    if (v := pick("CLIENT_CERTIFICATE")) is not None:
+        out["otlp_client_certificate"] = v
+    if (v := pick("INSECURE")) is not None:
+        out["otlp_insecure"] = _bool(v, pre + "INSECURE")
+    v = g.get(pre + "METRICS_TEMPORALITY_PREFERENCE")
+    if v is not None:
+        out["temporality_preference"] = v.lower()
+
+
+def file_layer(path: Path) -> dict[str, Any]:
+    """Read a YAML or TOML config file (a mapping of ObservabilityConfig fields)."""
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError("config_file", str(path), f"a readable file ({exc.strerror})") from None
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text) or {}
+    elif path.suffix == ".toml":
+        data = tomllib.loads(text.decode("utf-8"))
+    else:
+        raise ConfigError("config_file", str(path), "a .yaml, .yml or .toml file")
+    if isinstance(data, dict) and isinstance(data.get("aga_otel"), dict):
+        data = data["aga_otel"]  # allow a top-level [aga_otel] table / key
+    if not isinstance(data, dict):
+        raise ConfigError("config_file", str(path), "a mapping of configuration fields")
+    return data

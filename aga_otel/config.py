@@ -1,0 +1,239 @@
+"""``ObservabilityConfig``: the one source of truth for aga-otel's configuration.
+
+Sources, highest precedence first: explicit arguments in code, the standard ``OTEL_*``
+environment variables, a YAML/TOML config file, aga-core's ``AGAConfig``, defaults.
+``ObservabilityConfig(...)`` records which fields were passed explicitly; ``resolve()``
+fills the others from the lower layers. Every value is validated up front and a bad one
+raises :class:`ConfigError` naming the field, the value and what is accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aga_otel._config_sources import env_layer, file_layer
+from aga_otel._validate import ConfigError, validate_config, validate_rule
+
+__all__ = ["ALERT_METRICS", "AlertRuleConfig", "ConfigError", "ObservabilityConfig"]
+
+# Metrics an alert rule may watch (see aga_otel.alerts).
+ALERT_METRICS = (
+    "latency_p50", "latency_p95", "latency_p99", "activation_rate", "gate_mean",
+    "entropy_mean", "knowledge_utilization", "knowledge_count", "retrieval_failure_rate",
+    "slot_change_rate", "events_dropped_rate",
+)  # fmt: skip
+
+
+@dataclass
+class AlertRuleConfig:
+    """An alert rule (aga-observability 1.0 fields, plus ``for_seconds`` and adaptive kind).
+
+    ``kind="threshold"`` compares the metric with ``threshold``; ``kind="adaptive"`` learns
+    a baseline over ``learning_seconds`` and fires when the metric deviates from it by more
+    than ``sensitivity`` robust standard deviations in the direction of ``operator``.
+    """
+
+    name: str
+    metric: str
+    operator: str = ">"
+    threshold: float = 0.0
+    window_seconds: float = 60.0
+    severity: str = "warning"
+    message: str = "{name}: {metric}={value} (threshold {threshold})"
+    cooldown_seconds: float = 300.0
+    for_seconds: float = 0.0
+    kind: str = "threshold"
+    learning_seconds: float = 300.0
+    sensitivity: float = 4.0
+
+    def __post_init__(self) -> None:
+        validate_rule(self, ALERT_METRICS)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AlertRuleConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError("alert_rules", unknown[0], f"one of {sorted(names)}")
+        return cls(**dict(d))
+
+
+@dataclass
+class ObservabilityConfig:
+    """Every setting of aga-otel. Field names of aga-observability 1.0 are kept."""
+
+    enabled: bool = True
+    # --- resource ----------------------------------------------------------------------
+    service_name: str = "aga"
+    service_instance_id: str | None = None  # generated per process when None
+    resource_attributes: dict[str, str] = field(default_factory=dict)
+    # --- metrics -------------------------------------------------------------------------
+    prometheus_enabled: bool = True
+    prometheus_host: str = "0.0.0.0"
+    prometheus_port: int = 9464
+    prometheus_prefix: str = "aga"
+    prometheus_labels: dict[str, str] = field(default_factory=dict)
+    per_layer_attributes: bool = True
+    max_layers: int = 1024
+    console_metrics: bool = False
+    export_interval: float = 60.0  # seconds (OTEL_METRIC_EXPORT_INTERVAL is in ms)
+    temporality_preference: str = "cumulative"
+    # --- OTLP ---------------------------------------------------------------------------
+    otlp_endpoint: str | None = None
+    otlp_metrics_endpoint: str | None = None
+    otlp_logs_endpoint: str | None = None
+    otlp_traces_endpoint: str | None = None
+    otlp_protocol: str = "grpc"
+    otlp_metrics_enabled: bool | None = None  # None: on when an endpoint is configured
+    otlp_logs_enabled: bool | None = None
+    otlp_headers: dict[str, str] = field(default_factory=dict)
+    otlp_timeout: float = 10.0
+    otlp_compression: str | None = None
+    otlp_certificate: str | None = None
+    otlp_client_key: str | None = None
+    otlp_client_certificate: str | None = None
+    otlp_insecure: bool | None = None
+    # --- the bridge ---------------------------------------------------------------------
+    queue_size: int = 65536
+    shutdown_timeout: float = 5.0
+    # --- logs ---------------------------------------------------------------------------
+    log_enabled: bool = True
+    log_format: str = "json"
+    log_level: str = "INFO"
+    log_file: str | None = None
+    log_stderr: bool = False
+    log_max_bytes: int = 100 * 1024 * 1024
+    log_backup_count: int = 5
+    # --- audit --------------------------------------------------------------------------
+    audit_storage_backend: str = "memory"
+    audit_storage_path: str = "aga_audit.db"
+    audit_retention_days: float = 90
+    audit_flush_interval: float = 10.0
+    audit_batch_size: int = 100
+    audit_redact_keys: tuple[str, ...] = ("password", "secret", "token", "api_key")
+    audit_max_detail_bytes: int = 16384
+    # --- alerts -------------------------------------------------------------------------
+    alert_enabled: bool = True
+    alert_rules: list[AlertRuleConfig] = field(default_factory=list)
+    alert_default_rules: bool = True
+    alert_webhook_url: str | None = None
+    alert_webhook_format: str = "generic"
+    alert_log_level: str = "WARNING"
+    alert_evaluation_interval: float = 5.0
+    # --- health -------------------------------------------------------------------------
+    health_enabled: bool = True
+    health_host: str = "0.0.0.0"
+    health_port: int = 8080
+    health_path: str = "/health"
+    server_tls_certfile: str | None = None
+    server_tls_keyfile: str | None = None
+    # --- traces -------------------------------------------------------------------------
+    tracing_enabled: bool = False
+    trace_forward_sample_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.alert_rules = [
+            r if isinstance(r, AlertRuleConfig) else AlertRuleConfig.from_dict(r)
+            for r in (self.alert_rules or [])
+        ]
+        if isinstance(self.audit_redact_keys, (list, set)):
+            self.audit_redact_keys = tuple(self.audit_redact_keys)
+        validate_config(self)
+
+    # --- construction from other sources ---------------------------------------------------
+    @classmethod
+    def field_names(cls) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ObservabilityConfig:
+        """Build from a mapping (explicit values); unknown keys are an error."""
+        names = cls.field_names()
+        for key in d:
+            if key not in names:
+                raise ConfigError(key, d[key], "a field of ObservabilityConfig")
+        return cls(**dict(d))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> ObservabilityConfig:
+        """Build from a YAML (.yaml/.yml) or TOML (.toml) file; values count as explicit."""
+        return cls.from_dict(file_layer(Path(path)))
+
+    @classmethod
+    def from_aga_config(cls, aga_config: Any) -> ObservabilityConfig:
+        """Map aga-core's AGAConfig observability fields (lowest layer above defaults)."""
+        cfg = cls()
+        cfg._explicit = frozenset()
+        return cfg._with_layer(_aga_layer(aga_config), explicit=False)
+
+    def resolve(
+        self,
+        env: Mapping[str, str] | None = None,
+        config_file: str | os.PathLike | None = None,
+    ) -> ObservabilityConfig:
+        """A new config with non-explicit fields taken from ``OTEL_*`` env, then the file."""
+        env = os.environ if env is None else env
+        cfg = self
+        if config_file is not None:
+            cfg = cfg._with_layer(file_layer(Path(config_file)), explicit=False)
+        return cfg._with_layer(env_layer(env), explicit=False)
+
+    def _with_layer(self, layer: Mapping[str, Any], explicit: bool) -> ObservabilityConfig:
+        keep = self.explicit_fields
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for key, value in layer.items():
+            if key not in values:
+                raise ConfigError(key, value, "a field of ObservabilityConfig")
+            if key not in keep:
+                values[key] = value
+        new = ObservabilityConfig(**values)
+        new._explicit = keep | (frozenset(layer) if explicit else frozenset())
+        return new
+
+    @property
+    def explicit_fields(self) -> frozenset[str]:
+        return getattr(self, "_explicit", frozenset())
+
+    def replace(self, **changes: Any) -> ObservabilityConfig:
+        """A copy with ``changes`` applied as explicit values."""
+        return self._with_layer(changes, explicit=True)
+
+
+_FIELD_NAMES = [f.name for f in dataclasses.fields(ObservabilityConfig)]
+_dataclass_init = ObservabilityConfig.__init__
+
+
+def _tracking_init(self, *args, **kwargs):
+    _dataclass_init(self, *args, **kwargs)
+    # Remember what the caller passed, so resolve() never overrides explicit code.
+    self._explicit = frozenset(_FIELD_NAMES[: len(args)]) | frozenset(kwargs)
+
+
+ObservabilityConfig.__init__ = _tracking_init  # type: ignore[method-assign]
+
+
+def _aga_layer(aga_config: Any) -> dict[str, Any]:
+    """The AGAConfig fields aga-otel understands; missing or odd attributes are skipped."""
+    mapping = {
+        "observability_enabled": "enabled",
+        "prometheus_enabled": "prometheus_enabled",
+        "prometheus_port": "prometheus_port",
+        "audit_storage_backend": "audit_storage_backend",
+        "audit_retention_days": "audit_retention_days",
+        "log_format": "log_format",
+        "log_level": "log_level",
+    }
+    layer: dict[str, Any] = {}
+    for src, dst in mapping.items():
+        try:
+            value = getattr(aga_config, src)
+        except Exception:
+            continue
+        if value is not None:
+            layer[dst] = value
+    return layer

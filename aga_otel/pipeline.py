@@ -1,0 +1,40 @@
+"""The two extension points of the pipeline.
+
+- An ``EventSink`` receives batches of contract events on the bridge's worker thread (never
+  on the emitting thread). The metrics recorder, the log-record emitter and the audit trail
+  are sinks.
+- A ``MetricsConsumer`` receives the shared reader's snapshots (cumulative ``MetricsData``)
+  on its own schedule. OTLP/console exporters, the alert engine and the health monitor are
+  consumers; they share one ``MetricReader`` instead of each adding one, because every
+  reader costs a full aggregation per measurement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from opentelemetry.sdk.metrics.export import MetricsData
+
+
+@runtime_checkable
+class EventSink(Protocol):
+    name: str
+
+    def handle_batch(self, events: Sequence) -> None:
+        """Process contract ``Event`` objects; called on the worker thread; must not raise."""
+
+    def shutdown(self, timeout: float) -> None:
+        """Flush and release resources within ``timeout`` seconds."""
+
+
+@runtime_checkable
+class MetricsConsumer(Protocol):
+    name: str
+    interval: float  # seconds between snapshots
+
+    def consume(self, metrics: MetricsData) -> None:
+        """Handle one cumulative snapshot; called on the consumer's own thread."""
+
+    def shutdown(self, timeout: float) -> None:
+        """Final export/flush within ``timeout`` seconds."""

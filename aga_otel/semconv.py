@@ -1,0 +1,180 @@
+"""The one table of names: metrics, attributes, event types, audit operations.
+
+The code that creates instruments, the README's metric table, the Grafana dashboards and
+the Prometheus alert rules all read from here; nothing else spells a metric name.
+
+Prometheus names follow the OpenTelemetry → Prometheus compatibility rules
+(https://opentelemetry.io/docs/specs/otel/compatibility/prometheus_and_openmetrics/):
+dots become underscores, unit ``s`` appends ``_seconds``, monotonic counters append
+``_total``. Dimensionless instruments carry no unit at all (not ``1``), because the
+Collector's Prometheus exporter appends ``_ratio`` to unit-``1`` gauges and the names
+must be identical whether scraped directly or through a Collector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+# --- event types (aga-core 4.4 contract) -------------------------------------------------
+EVENT_FORWARD = "forward"
+EVENT_RETRIEVAL = "retrieval"
+EVENT_AUDIT = "audit"
+KNOWN_EVENT_TYPES = frozenset({EVENT_FORWARD, EVENT_RETRIEVAL, EVENT_AUDIT})
+
+# --- metric attribute names (small closed sets only) ---------------------------------------
+ATTR_LAYER = "layer"
+ATTR_APPLIED = "applied"
+ATTR_OPERATION = "operation"
+ATTR_SUCCESS = "success"
+ATTR_REASON = "reason"
+ATTR_EXPORTER = "exporter"
+ATTR_RULE = "rule"
+ATTR_SEVERITY = "severity"
+ATTR_COMPONENT = "component"
+
+# Audit operation names aga-core 4.4 is known to emit; anything else maps to "other" so a
+# stray name cannot explode cardinality.
+KNOWN_AUDIT_OPERATIONS = frozenset(
+    {
+        "register",
+        "register_batch",
+        "unregister",
+        "load_from",
+        "clear",
+        "attach",
+        "detach",
+        "streaming_session_start",
+        "streaming_knowledge_update",
+        "streaming_knowledge_remove",
+        "streaming_session_end",
+        "config_change",
+    }
+)
+OTHER_OPERATION = "other"
+
+# Drop reasons for aga_otel_events_dropped_total{reason}.
+DROP_QUEUE_FULL = "queue_full"
+DROP_MALFORMED = "malformed"
+DROP_UNKNOWN_TYPE = "unknown_type"
+DROP_REASONS = (DROP_QUEUE_FULL, DROP_MALFORMED, DROP_UNKNOWN_TYPE)
+
+METER_NAME = "aga_otel"
+
+
+class Kind(str, Enum):
+    COUNTER = "counter"
+    HISTOGRAM = "histogram"
+    GAUGE = "gauge"  # observable gauge, read at collection time
+    UPDOWN = "updown"  # observable up-down counter (exported as a gauge)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric: its OpenTelemetry instrument and its Prometheus name."""
+
+    key: str
+    name: str  # OpenTelemetry instrument name
+    kind: Kind
+    unit: str
+    description: str
+    attributes: tuple[str, ...] = ()
+    buckets: tuple[float, ...] | None = None
+    legacy: str | None = None  # aga-observability 1.0 series name, if any
+
+    @property
+    def prometheus_name(self) -> str:
+        """The Prometheus family/sample name under the OTel compatibility rules."""
+        base = self.name.replace(".", "_")
+        if self.unit == "s" and not base.endswith("_seconds"):
+            base += "_seconds"
+        if self.kind is Kind.COUNTER:
+            base += "_total"
+        return base
+
+    @property
+    def is_histogram(self) -> bool:
+        return self.kind is Kind.HISTOGRAM
+
+
+# Bucket boundaries chosen for each histogram's real range.
+DURATION_BUCKETS_S = (
+    5e-6, 1e-5, 2.5e-5, 5e-5, 7.5e-5, 1e-4, 2.5e-4, 5e-4, 7.5e-4,
+    1e-3, 2.5e-3, 5e-3, 7.5e-3, 1e-2, 2.5e-2, 5e-2,
+)  # fmt: skip
+UNIT_INTERVAL_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))  # 0.05 .. 1.0
+ENTROPY_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 7.0, 8.0)
+SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))  # 0.1 .. 1.0
+
+_L = (ATTR_LAYER,)
+
+METRICS: tuple[MetricSpec, ...] = (
+    # --- AGA behaviour, from events --------------------------------------------------------
+    MetricSpec("forward", "aga.forward", Kind.COUNTER, "",
+               "Forward passes through hooked layers, applied or bypassed",
+               (ATTR_LAYER, ATTR_APPLIED), legacy="aga_forward_total"),
+    MetricSpec("retrieval", "aga.retrieval", Kind.COUNTER, "",
+               "Retriever calls", _L, legacy="aga_retrieval_total"),
+    MetricSpec("retrieval_results", "aga.retrieval.results", Kind.COUNTER, "",
+               "Knowledge items returned by the retriever", _L),
+    MetricSpec("retrieval_injected", "aga.retrieval.injected", Kind.COUNTER, "",
+               "Retrieved knowledge items injected into attention", _L,
+               legacy="aga_retrieval_injected_total"),
+    MetricSpec("audit_operations", "aga.audit.operations", Kind.COUNTER, "",
+               "Knowledge and lifecycle operations", (ATTR_OPERATION, ATTR_SUCCESS),
+               legacy="aga_audit_operations_total"),
+    MetricSpec("forward_duration", "aga.forward.duration", Kind.HISTOGRAM, "s",
+               "AGA's own time in a hooked layer per forward step", _L,
+               DURATION_BUCKETS_S, legacy="aga_forward_latency_us"),
+    MetricSpec("gate_value", "aga.gate.value", Kind.HISTOGRAM, "",
+               "Mean gate value per forward step (0..1)", _L, UNIT_INTERVAL_BUCKETS,
+               legacy="aga_gate_value"),
+    MetricSpec("entropy_value", "aga.entropy.value", Kind.HISTOGRAM, "",
+               "Mean attention entropy per forward step", _L, ENTROPY_BUCKETS,
+               legacy="aga_entropy_value"),
+    MetricSpec("retrieval_score", "aga.retrieval.score", Kind.HISTOGRAM, "",
+               "Relevance score of retrieved knowledge (0..1)", (), SCORE_BUCKETS,
+               legacy="aga_retrieval_score"),
+    MetricSpec("activation_rate", "aga.activation_rate", Kind.GAUGE, "",
+               "Share of forward steps where AGA applied, over the last 60 s", (),
+               legacy="aga_activation_rate"),
+    # --- read from the bound plugin --------------------------------------------------------
+    MetricSpec("knowledge_count", "aga.knowledge.count", Kind.GAUGE, "",
+               "Knowledge items in the store", (), legacy="aga_knowledge_count"),
+    MetricSpec("knowledge_utilization", "aga.knowledge.utilization", Kind.GAUGE, "",
+               "Knowledge store utilisation (0..1)", (), legacy="aga_knowledge_utilization"),
+    MetricSpec("knowledge_pinned_count", "aga.knowledge.pinned_count", Kind.GAUGE, "",
+               "Pinned knowledge items", (), legacy="aga_knowledge_pinned_count"),
+    MetricSpec("slot_change_rate", "aga.slot_change_rate", Kind.GAUGE, "",
+               "Knowledge slot change rate reported by slot governance", (),
+               legacy="aga_slot_change_rate"),
+    MetricSpec("build_info", "aga.build.info", Kind.GAUGE, "",
+               "aga-core build information (value is always 1)",
+               ("version", "hidden_dim", "bottleneck_dim", "max_slots", "device"),
+               legacy="aga_build_info"),
+    # --- the telemetry pipeline itself ----------------------------------------------------
+    MetricSpec("events_received", "aga_otel.events.received", Kind.COUNTER, "",
+               "Events handed to aga-otel by the event bus"),
+    MetricSpec("events_dropped", "aga_otel.events.dropped", Kind.COUNTER, "",
+               "Events not turned into telemetry, by reason", (ATTR_REASON,)),
+    MetricSpec("queue_depth", "aga_otel.queue.depth", Kind.GAUGE, "",
+               "Events waiting in the hand-over queue"),
+    MetricSpec("export_failures", "aga_otel.export.failures", Kind.COUNTER, "",
+               "Failed exports, by exporter", (ATTR_EXPORTER,)),
+    MetricSpec("alerts_firing", "aga.alerts.firing", Kind.GAUGE, "",
+               "Alert rules currently firing (1) or not (0)", (ATTR_RULE, ATTR_SEVERITY)),
+    MetricSpec("health_status", "aga.health.status", Kind.GAUGE, "",
+               "Component health: 2 healthy, 1 degraded, 0 unhealthy", (ATTR_COMPONENT,)),
+)  # fmt: skip
+
+BY_KEY: dict[str, MetricSpec] = {m.key: m for m in METRICS}
+
+
+def metric(key: str) -> MetricSpec:
+    """The spec for ``key``; raises KeyError for an unknown key."""
+    return BY_KEY[key]
+
+
+def prom(key: str) -> str:
+    """The Prometheus name of the metric ``key`` (for PromQL in dashboards and rules)."""
+    return BY_KEY[key].prometheus_name
