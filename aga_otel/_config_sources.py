@@ -64,8 +64,9 @@ def env_layer(env: Mapping[str, str]) -> dict[str, Any]:
             out["service_name"] = attrs["service.name"]
         out["resource_attributes"] = attrs
     if "OTEL_METRIC_EXPORT_INTERVAL" in g:  # milliseconds
-        out["export_interval"] = _number(g["OTEL_METRIC_EXPORT_INTERVAL"],
-                                         "OTEL_METRIC_EXPORT_INTERVAL", 0.001)
+        out["export_interval"] = _number(
+            g["OTEL_METRIC_EXPORT_INTERVAL"], "OTEL_METRIC_EXPORT_INTERVAL", 0.001
+        )
     if "OTEL_EXPORTER_PROMETHEUS_HOST" in g:
         out["prometheus_host"] = g["OTEL_EXPORTER_PROMETHEUS_HOST"]
     if "OTEL_EXPORTER_PROMETHEUS_PORT" in g:
@@ -77,16 +78,22 @@ def env_layer(env: Mapping[str, str]) -> dict[str, Any]:
         names = {n.strip() for n in g["OTEL_METRICS_EXPORTER"].split(",") if n.strip()}
         bad = names - {"otlp", "prometheus", "console", "none"}
         if bad:
-            raise ConfigError("OTEL_METRICS_EXPORTER", g["OTEL_METRICS_EXPORTER"],
-                              "a comma-separated list of otlp, prometheus, console, none")
+            raise ConfigError(
+                "OTEL_METRICS_EXPORTER",
+                g["OTEL_METRICS_EXPORTER"],
+                "a comma-separated list of otlp, prometheus, console, none",
+            )
         out["prometheus_enabled"] = "prometheus" in names
         out["otlp_metrics_enabled"] = "otlp" in names
         out["console_metrics"] = "console" in names
     if "OTEL_LOGS_EXPORTER" in g:
         names = {n.strip() for n in g["OTEL_LOGS_EXPORTER"].split(",") if n.strip()}
         if names - {"otlp", "console", "none"}:
-            raise ConfigError("OTEL_LOGS_EXPORTER", g["OTEL_LOGS_EXPORTER"],
-                              "a comma-separated list of otlp, console, none")
+            raise ConfigError(
+                "OTEL_LOGS_EXPORTER",
+                g["OTEL_LOGS_EXPORTER"],
+                "a comma-separated list of otlp, console, none",
+            )
         out["otlp_logs_enabled"] = "otlp" in names
         out["log_stderr"] = "console" in names
     _otlp(g, out)
@@ -100,6 +107,7 @@ def _otlp(g: Mapping[str, str], out: dict[str, Any]) -> None:
     for signal in ("METRICS", "LOGS", "TRACES"):
         if f"{pre}{signal}_ENDPOINT" in g:
             out[f"otlp_{signal.lower()}_endpoint"] = g[f"{pre}{signal}_ENDPOINT"]
+
     # Signal-specific settings win over the general ones; metrics is the signal that matters
     # for the shared settings (logs/traces exporters read their own variants themselves).
     def pick(name: str) -> str | None:

@@ -46,39 +46,69 @@ def _is_port(v: Any) -> bool:
 
 
 def _is_str_map(v: Any) -> bool:
-    return isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items())
+    return isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(x, str) for k, x in v.items()
+    )
 
 
 def validate_rule(rule: Any, metrics: tuple[str, ...]) -> None:
     f = f"alert_rules[{rule.name!r}]"
-    _check(isinstance(rule.name, str) and rule.name.strip() != "", "alert_rules.name", rule.name,
-           "a non-empty string")
+    _check(
+        isinstance(rule.name, str) and rule.name.strip() != "",
+        "alert_rules.name",
+        rule.name,
+        "a non-empty string",
+    )
     _check(rule.metric in metrics, f + ".metric", rule.metric, ", ".join(metrics))
     _check(rule.operator in OPERATORS, f + ".operator", rule.operator, " ".join(OPERATORS))
     _check(_is_num(rule.threshold), f + ".threshold", rule.threshold, "a finite number")
-    _check(_is_num(rule.window_seconds) and rule.window_seconds > 0, f + ".window_seconds",
-           rule.window_seconds, "a number of seconds > 0")
+    _check(
+        _is_num(rule.window_seconds) and rule.window_seconds > 0,
+        f + ".window_seconds",
+        rule.window_seconds,
+        "a number of seconds > 0",
+    )
     _check(rule.severity in SEVERITIES, f + ".severity", rule.severity, ", ".join(SEVERITIES))
     _check(isinstance(rule.message, str), f + ".message", rule.message, "a format string")
     for name in ("cooldown_seconds", "for_seconds"):
         v = getattr(rule, name)
         _check(_is_num(v) and v >= 0, f"{f}.{name}", v, "a number of seconds >= 0")
     _check(rule.kind in RULE_KINDS, f + ".kind", rule.kind, ", ".join(RULE_KINDS))
-    _check(_is_num(rule.learning_seconds) and rule.learning_seconds > 0, f + ".learning_seconds",
-           rule.learning_seconds, "a number of seconds > 0")
-    _check(_is_num(rule.sensitivity) and rule.sensitivity > 0, f + ".sensitivity",
-           rule.sensitivity, "a number > 0")
+    _check(
+        _is_num(rule.learning_seconds) and rule.learning_seconds > 0,
+        f + ".learning_seconds",
+        rule.learning_seconds,
+        "a number of seconds > 0",
+    )
+    _check(
+        _is_num(rule.sensitivity) and rule.sensitivity > 0,
+        f + ".sensitivity",
+        rule.sensitivity,
+        "a number > 0",
+    )
     try:
         rule.message.format(value=0.0, threshold=0.0, metric="m", name="n")
     except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigError(f + ".message", rule.message,
-                          "a format string using only {value} {threshold} {metric} {name}") from exc
+        raise ConfigError(
+            f + ".message",
+            rule.message,
+            "a format string using only {value} {threshold} {metric} {name}",
+        ) from exc
 
 
 def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads best
-    bools = ("enabled", "prometheus_enabled", "per_layer_attributes", "console_metrics",
-             "log_enabled", "log_stderr", "alert_enabled", "alert_default_rules",
-             "health_enabled", "tracing_enabled")
+    bools = (
+        "enabled",
+        "prometheus_enabled",
+        "per_layer_attributes",
+        "console_metrics",
+        "log_enabled",
+        "log_stderr",
+        "alert_enabled",
+        "alert_default_rules",
+        "health_enabled",
+        "tracing_enabled",
+    )
     for name in bools:
         _check(_is_bool(getattr(c, name)), name, getattr(c, name), "true or false")
     for name in ("otlp_metrics_enabled", "otlp_logs_enabled", "otlp_insecure"):
@@ -86,53 +116,127 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         _check(v is None or _is_bool(v), name, v, "true, false or unset")
     for name in ("prometheus_port", "health_port"):
         _check(_is_port(getattr(c, name)), name, getattr(c, name), "an integer port 0..65535")
-    _check(isinstance(c.service_name, str) and c.service_name != "", "service_name",
-           c.service_name, "a non-empty string")
-    _check(c.prometheus_prefix in PREFIXES, "prometheus_prefix", c.prometheus_prefix,
-           "'aga' (metric names are fixed so dashboards and alert rules match)")
+    _check(
+        isinstance(c.service_name, str) and c.service_name != "",
+        "service_name",
+        c.service_name,
+        "a non-empty string",
+    )
+    _check(
+        c.prometheus_prefix in PREFIXES,
+        "prometheus_prefix",
+        c.prometheus_prefix,
+        "'aga' (metric names are fixed so dashboards and alert rules match)",
+    )
     for name in ("resource_attributes", "prometheus_labels", "otlp_headers"):
         _check(_is_str_map(getattr(c, name)), name, getattr(c, name), "a mapping of str to str")
     for key in c.prometheus_labels:
-        _check(key.replace("_", "a").isalnum() and not key[:1].isdigit()
-               and not key.startswith("__"), "prometheus_labels", key,
-               "label names matching [a-zA-Z_][a-zA-Z0-9_]* not starting with __")
-    _check(c.otlp_protocol in OTLP_PROTOCOLS, "otlp_protocol", c.otlp_protocol,
-           ", ".join(OTLP_PROTOCOLS))
-    _check(c.otlp_compression in COMPRESSIONS, "otlp_compression", c.otlp_compression,
-           "none, gzip, deflate")
-    _check(c.temporality_preference in TEMPORALITIES, "temporality_preference",
-           c.temporality_preference, ", ".join(TEMPORALITIES))
-    for name in ("otlp_endpoint", "otlp_metrics_endpoint", "otlp_logs_endpoint",
-                 "otlp_traces_endpoint", "alert_webhook_url"):
+        _check(
+            key.replace("_", "a").isalnum() and not key[:1].isdigit() and not key.startswith("__"),
+            "prometheus_labels",
+            key,
+            "label names matching [a-zA-Z_][a-zA-Z0-9_]* not starting with __",
+        )
+    _check(
+        c.otlp_protocol in OTLP_PROTOCOLS,
+        "otlp_protocol",
+        c.otlp_protocol,
+        ", ".join(OTLP_PROTOCOLS),
+    )
+    _check(
+        c.otlp_compression in COMPRESSIONS,
+        "otlp_compression",
+        c.otlp_compression,
+        "none, gzip, deflate",
+    )
+    _check(
+        c.temporality_preference in TEMPORALITIES,
+        "temporality_preference",
+        c.temporality_preference,
+        ", ".join(TEMPORALITIES),
+    )
+    for name in (
+        "otlp_endpoint",
+        "otlp_metrics_endpoint",
+        "otlp_logs_endpoint",
+        "otlp_traces_endpoint",
+        "alert_webhook_url",
+    ):
         v = getattr(c, name)
-        _check(v is None or (isinstance(v, str) and v.split("://", 1)[0] in ("http", "https")
-                             and "://" in v), name, _redact_url(v), "an http:// or https:// URL")
-    for name in ("export_interval", "otlp_timeout", "shutdown_timeout", "audit_flush_interval",
-                 "audit_retention_days", "alert_evaluation_interval"):
+        _check(
+            v is None
+            or (isinstance(v, str) and v.split("://", 1)[0] in ("http", "https") and "://" in v),
+            name,
+            _redact_url(v),
+            "an http:// or https:// URL",
+        )
+    for name in (
+        "export_interval",
+        "otlp_timeout",
+        "shutdown_timeout",
+        "audit_flush_interval",
+        "audit_retention_days",
+        "alert_evaluation_interval",
+    ):
         v = getattr(c, name)
         _check(_is_num(v) and v > 0, name, v, "a number > 0")
-    for name in ("max_layers", "queue_size", "log_max_bytes", "audit_batch_size",
-                 "audit_max_detail_bytes"):
+    for name in (
+        "max_layers",
+        "queue_size",
+        "log_max_bytes",
+        "audit_batch_size",
+        "audit_max_detail_bytes",
+    ):
         v = getattr(c, name)
         _check(isinstance(v, int) and not _is_bool(v) and v > 0, name, v, "an integer > 0")
-    _check(isinstance(c.log_backup_count, int) and not _is_bool(c.log_backup_count)
-           and c.log_backup_count >= 0, "log_backup_count", c.log_backup_count, "an integer >= 0")
+    _check(
+        isinstance(c.log_backup_count, int)
+        and not _is_bool(c.log_backup_count)
+        and c.log_backup_count >= 0,
+        "log_backup_count",
+        c.log_backup_count,
+        "an integer >= 0",
+    )
     _check(c.log_format in LOG_FORMATS, "log_format", c.log_format, ", ".join(LOG_FORMATS))
     for name in ("log_level", "alert_log_level"):
         v = getattr(c, name)
         _check(isinstance(v, str) and v.upper() in LOG_LEVELS, name, v, ", ".join(LOG_LEVELS))
-    _check(c.audit_storage_backend in AUDIT_BACKENDS, "audit_storage_backend",
-           c.audit_storage_backend, ", ".join(AUDIT_BACKENDS))
-    _check(isinstance(c.audit_storage_path, str) and c.audit_storage_path != "",
-           "audit_storage_path", c.audit_storage_path, "a file path")
-    _check(c.alert_webhook_format in WEBHOOK_FORMATS, "alert_webhook_format",
-           c.alert_webhook_format, ", ".join(WEBHOOK_FORMATS))
-    _check(isinstance(c.health_path, str) and c.health_path.startswith("/"), "health_path",
-           c.health_path, "a path starting with /")
-    _check((c.server_tls_certfile is None) == (c.server_tls_keyfile is None),
-           "server_tls_keyfile", c.server_tls_keyfile, "set together with server_tls_certfile")
-    _check(_is_num(c.trace_forward_sample_rate) and 0 <= c.trace_forward_sample_rate <= 1,
-           "trace_forward_sample_rate", c.trace_forward_sample_rate, "a number in [0, 1]")
+    _check(
+        c.audit_storage_backend in AUDIT_BACKENDS,
+        "audit_storage_backend",
+        c.audit_storage_backend,
+        ", ".join(AUDIT_BACKENDS),
+    )
+    _check(
+        isinstance(c.audit_storage_path, str) and c.audit_storage_path != "",
+        "audit_storage_path",
+        c.audit_storage_path,
+        "a file path",
+    )
+    _check(
+        c.alert_webhook_format in WEBHOOK_FORMATS,
+        "alert_webhook_format",
+        c.alert_webhook_format,
+        ", ".join(WEBHOOK_FORMATS),
+    )
+    _check(
+        isinstance(c.health_path, str) and c.health_path.startswith("/"),
+        "health_path",
+        c.health_path,
+        "a path starting with /",
+    )
+    _check(
+        (c.server_tls_certfile is None) == (c.server_tls_keyfile is None),
+        "server_tls_keyfile",
+        c.server_tls_keyfile,
+        "set together with server_tls_certfile",
+    )
+    _check(
+        _is_num(c.trace_forward_sample_rate) and 0 <= c.trace_forward_sample_rate <= 1,
+        "trace_forward_sample_rate",
+        c.trace_forward_sample_rate,
+        "a number in [0, 1]",
+    )
     names = [r.name for r in c.alert_rules]
     dup = next((n for n in names if names.count(n) > 1), None)
     _check(dup is None, "alert_rules", dup, "unique rule names")

@@ -74,7 +74,9 @@ class StatusBoard:
     def get(self, name: str) -> ComponentState | None:
         with self._lock:
             st = self._states.get(name)
-            return None if st is None else ComponentState(**{**st.__dict__, "extra": dict(st.extra)})
+            return (
+                None if st is None else ComponentState(**{**st.__dict__, "extra": dict(st.extra)})
+            )
 
     def snapshot(self) -> dict[str, dict]:
         with self._lock:

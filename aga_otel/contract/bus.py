@@ -69,7 +69,9 @@ class EventBus:
         except Exception as exc:  # the contract: emit never raises
             logger.debug("event handler %r failed: %s", handler, exc)
 
-    def subscribe(self, event_type: str, handler: Handler, subscriber_id: str | None = None) -> None:
+    def subscribe(
+        self, event_type: str, handler: Handler, subscriber_id: str | None = None
+    ) -> None:
         with self._lock:
             subs = dict(self._subs)
             subs[event_type] = [*subs.get(event_type, ()), (handler, subscriber_id)]

@@ -75,8 +75,15 @@ class WorkloadSimulator:
         """Attach the simulated model and register some initial knowledge (audited)."""
         p = self.profile
         self.plugin.attach(p.model_name, p.layers)
-        self._audit("attach", {"model_type": p.model_name, "layers": list(range(p.layers)),
-                               "hooks": p.layers, "knowledge_count": 0})
+        self._audit(
+            "attach",
+            {
+                "model_type": p.model_name,
+                "layers": list(range(p.layers)),
+                "hooks": p.layers,
+                "knowledge_count": 0,
+            },
+        )
         for _ in range(min(16, self.plugin.config.max_slots)):
             self._register()
 
@@ -91,8 +98,13 @@ class WorkloadSimulator:
             if rng.random() < p.latency_outlier_rate:
                 latency *= 20
             self.plugin.record_forward(applied)
-            data = {"aga_applied": applied, "gate_mean": gate, "entropy_mean": entropy,
-                    "layer_idx": layer, "latency_us": latency}
+            data = {
+                "aga_applied": applied,
+                "gate_mean": gate,
+                "entropy_mean": entropy,
+                "layer_idx": layer,
+                "latency_us": latency,
+            }
             if self.record:
                 t = self.totals
                 t.forward[(layer, applied)] += 1
@@ -101,8 +113,10 @@ class WorkloadSimulator:
                 t.entropy.append(entropy)
             self.bus.emit("forward", data)
         self._since_retrieval += 1
-        if (self._since_retrieval >= p.retrieval_cooldown_steps
-                and rng.random() < p.retrieval_probability):
+        if (
+            self._since_retrieval >= p.retrieval_cooldown_steps
+            and rng.random() < p.retrieval_probability
+        ):
             self._since_retrieval = 0
             self._retrieve(rng.randrange(p.layers))
         if rng.random() < p.audit_probability:
@@ -150,10 +164,17 @@ class WorkloadSimulator:
             t.results[layer] += results
             t.injected[layer] += injected
             t.scores.extend(scores)
-        self.bus.emit("retrieval", {"layer_idx": layer, "results_count": results,
-                                    "injected_count": injected,
-                                    "budget_remaining": max(0, 8 - injected),
-                                    "ids": ids, "scores": scores})
+        self.bus.emit(
+            "retrieval",
+            {
+                "layer_idx": layer,
+                "results_count": results,
+                "injected_count": injected,
+                "budget_remaining": max(0, 8 - injected),
+                "ids": ids,
+                "scores": scores,
+            },
+        )
 
     def _admin_operation(self) -> None:
         rng = self.rng
@@ -163,11 +184,17 @@ class WorkloadSimulator:
         elif roll < 0.85:
             kid = f"k{rng.randrange(max(self._next_id, 1))}"
             ok = self.plugin.remove_knowledge(kid)
-            self._audit("unregister", {"id": kid, "store_count": len(self.plugin._knowledge)},
-                        success=ok, error=None if ok else "not found")
+            self._audit(
+                "unregister",
+                {"id": kid, "store_count": len(self.plugin._knowledge)},
+                success=ok,
+                error=None if ok else "not found",
+            )
         else:
-            self._audit("config_change", {"key": "entropy_threshold",
-                                          "value": round(rng.uniform(1.5, 3.0), 2)})
+            self._audit(
+                "config_change",
+                {"key": "entropy_threshold", "value": round(rng.uniform(1.5, 3.0), 2)},
+            )
 
     def _register(self) -> None:
         rng = self.rng
@@ -175,14 +202,31 @@ class WorkloadSimulator:
         self._next_id += 1
         failed = rng.random() < self.profile.audit_failure_rate
         ok = not failed and self.plugin.add_knowledge(kid, pinned=rng.random() < 0.1)
-        self._audit("register", {"id": kid, "reliability": round(rng.uniform(0.5, 1.0), 3),
-                                 "pinned": False, "metadata": {"source": "sim", "user": "demo"},
-                                 "store_count": len(self.plugin._knowledge)},
-                    success=ok, error=None if ok else "store full or rejected")
+        self._audit(
+            "register",
+            {
+                "id": kid,
+                "reliability": round(rng.uniform(0.5, 1.0), 3),
+                "pinned": False,
+                "metadata": {"source": "sim", "user": "demo"},
+                "store_count": len(self.plugin._knowledge),
+            },
+            success=ok,
+            error=None if ok else "store full or rejected",
+        )
 
-    def _audit(self, operation: str, details: dict, success: bool = True,
-               error: str | None = None) -> None:
+    def _audit(
+        self, operation: str, details: dict, success: bool = True, error: str | None = None
+    ) -> None:
         if self.record:
             self.totals.audit[(operation, success)] += 1
-        self.bus.emit("audit", {"operation": operation, "details": details, "success": success,
-                                "error": error, "timestamp": time.time()})
+        self.bus.emit(
+            "audit",
+            {
+                "operation": operation,
+                "details": details,
+                "success": success,
+                "error": error,
+                "timestamp": time.time(),
+            },
+        )

@@ -1,0 +1,1 @@
+"""Sinks for metrics: the Prometheus endpoint, OTLP (gRPC/HTTP) and the console."""

@@ -1,0 +1,170 @@
+"""OTLP exporters (gRPC and HTTP/protobuf) built from ``ObservabilityConfig``.
+
+Values the config leaves unset are passed as ``None`` so the OTel exporters apply the
+standard ``OTEL_EXPORTER_OTLP_*`` variables (including the per-signal variants) themselves;
+explicit config wins, as the spec's precedence asks.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from opentelemetry.metrics import Counter
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+
+from aga_otel import semconv as sc
+from aga_otel.exporters.temporality import DeltaConverter
+from aga_otel.status import Status, StatusBoard
+
+logger = logging.getLogger(__name__)
+
+_PATHS = {"metrics": "/v1/metrics", "logs": "/v1/logs", "traces": "/v1/traces"}
+
+
+def signal_endpoint(config: Any, signal: str) -> str | None:
+    """The endpoint for ``signal``: per-signal setting as is, else the base endpoint
+    (with ``/v1/<signal>`` appended for HTTP, as the OTLP exporter spec says)."""
+    specific = getattr(config, f"otlp_{signal}_endpoint")
+    if specific:
+        return specific
+    base = config.otlp_endpoint
+    if not base:
+        return None
+    if config.otlp_protocol == "http/protobuf":
+        return base.rstrip("/") + _PATHS[signal]
+    return base
+
+
+def signal_enabled(config: Any, signal: str) -> bool:
+    flag = getattr(config, f"otlp_{signal}_enabled", None)
+    has_endpoint = signal_endpoint(config, signal) is not None
+    return has_endpoint if flag is None else bool(flag)
+
+
+def exporter_kwargs(config: Any, signal: str) -> dict[str, Any]:
+    """Keyword arguments for the OTLP ``signal`` exporter of ``config.otlp_protocol``."""
+    kw: dict[str, Any] = {
+        "endpoint": signal_endpoint(config, signal),
+        "headers": dict(config.otlp_headers) or None,
+        "timeout": config.otlp_timeout,
+    }
+    comp = config.otlp_compression
+    if config.otlp_protocol == "grpc":
+        import grpc
+
+        if comp is not None:
+            kw["compression"] = {
+                "none": grpc.Compression.NoCompression,
+                "gzip": grpc.Compression.Gzip,
+                "deflate": grpc.Compression.Deflate,
+            }[comp]
+        kw["insecure"] = config.otlp_insecure
+        if config.otlp_certificate or config.otlp_client_certificate:
+            kw["credentials"] = _grpc_credentials(config)
+    else:
+        from opentelemetry.exporter.otlp.proto.http import Compression
+
+        if comp is not None:
+            kw["compression"] = Compression(comp)
+        kw["certificate_file"] = config.otlp_certificate
+        kw["client_key_file"] = config.otlp_client_key
+        kw["client_certificate_file"] = config.otlp_client_certificate
+    return kw
+
+
+def _grpc_credentials(config: Any):
+    import grpc
+
+    def read(path: str | None) -> bytes | None:
+        if not path:
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+
+    return grpc.ssl_channel_credentials(
+        root_certificates=read(config.otlp_certificate),
+        private_key=read(config.otlp_client_key),
+        certificate_chain=read(config.otlp_client_certificate),
+    )
+
+
+def create_metric_exporter(config: Any) -> MetricExporter:
+    kw = exporter_kwargs(config, "metrics")
+    if config.otlp_protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    return OTLPMetricExporter(**kw)
+
+
+def create_log_exporter(config: Any):
+    kw = exporter_kwargs(config, "logs")
+    if config.otlp_protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    return OTLPLogExporter(**kw)
+
+
+def create_span_exporter(config: Any):
+    kw = exporter_kwargs(config, "traces")
+    if config.otlp_protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    return OTLPSpanExporter(**kw)
+
+
+class ExporterConsumer:
+    """A MetricsConsumer pushing snapshots through any OTel ``MetricExporter``.
+
+    Failures are counted in ``aga_otel_export_failures_total{exporter}`` and reported on
+    the status board; the exporter's own timeout bounds every call.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        exporter: MetricExporter,
+        interval: float,
+        status: StatusBoard,
+        failures: Counter | None = None,
+        temporality: str = "cumulative",
+        timeout: float = 10.0,
+    ) -> None:
+        self.name = name
+        self.exporter = exporter
+        self.interval = interval
+        self.status = status
+        self.failures = failures
+        self.timeout = timeout
+        self.delta = DeltaConverter() if temporality in ("delta", "lowmemory") else None
+        self.component = f"metrics.{name}"
+        self.exports = 0
+        status.register(self.component)
+
+    def consume(self, metrics: MetricsData) -> None:
+        data = self.delta.convert(metrics) if self.delta else metrics
+        try:
+            result = self.exporter.export(data, timeout_millis=self.timeout * 1000)
+            ok = result is MetricExportResult.SUCCESS
+            detail = "" if ok else "exporter returned FAILURE"
+        except Exception as exc:  # exporters should not raise, but never trust it
+            ok, detail = False, repr(exc)
+        if ok:
+            self.exports += 1
+            self.status.success(self.component, f"{self.exports} exports")
+            return
+        if self.failures is not None:
+            self.failures.add(1, {sc.ATTR_EXPORTER: self.name})
+        prev = self.status.get(self.component)
+        if prev is None or prev.status is Status.HEALTHY:  # one line per outage, not per try
+            logger.warning("aga-otel: %s metrics export failed: %s", self.name, detail)
+        self.status.failure(self.component, f"export failed: {detail}")
+
+    def shutdown(self, timeout: float) -> None:
+        try:
+            self.exporter.shutdown(timeout_millis=timeout * 1000)
+        except TypeError:
+            self.exporter.shutdown()

@@ -1,0 +1,172 @@
+"""The Prometheus endpoint, served from the shared reader's snapshots.
+
+Names follow the OpenTelemetry → Prometheus compatibility rules, as the OTel Python
+Prometheus exporter and the Collector's prometheus exporter apply them: invalid characters
+become ``_``, the unit ``s`` becomes a ``_seconds`` suffix, monotonic sums are counters
+(``_total``), non-monotonic sums and gauges are gauges, resource attributes go to
+``target_info``. We translate ourselves instead of registering the OTel
+``PrometheusMetricReader`` because that would be a second reader and double the
+per-measurement aggregation cost; a test checks that the exposed names match the OTel
+exporter's for every instrument of the table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
+
+from opentelemetry.sdk.metrics.export import Gauge, Histogram, MetricsData, Sum
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+)
+from prometheus_client.metrics_core import Metric
+from prometheus_client.utils import floatToGoString
+
+from aga_otel.status import Status, StatusBoard
+
+logger = logging.getLogger(__name__)
+
+_INVALID = re.compile(r"[^a-zA-Z0-9_:]")
+_UNITS = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "By": "bytes"}
+COMPONENT = "metrics.prometheus"
+
+
+def sanitize_name(name: str) -> str:
+    name = _INVALID.sub("_", name)
+    return "_" + name if name[:1].isdigit() else name
+
+
+def label_value(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def to_families(
+    data: MetricsData, const_labels: Mapping[str, str] | None = None, target_info: bool = True
+) -> list[Metric]:
+    """Translate a cumulative OTel snapshot into prometheus_client metric families."""
+    const = dict(const_labels or {})
+    families: dict[str, Metric] = {}
+    resource_attrs: dict[str, str] = {}
+    for rm in data.resource_metrics:
+        resource_attrs.update(
+            {sanitize_name(k): label_value(v) for k, v in rm.resource.attributes.items()}
+        )
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                _add_metric(families, metric, const)
+    out = list(families.values())
+    if target_info and resource_attrs:
+        info = InfoMetricFamily("target", "Target metadata")
+        info.add_metric([], {**resource_attrs, **const})
+        out.insert(0, info)
+    return out
+
+
+def _add_metric(families: dict[str, Metric], metric, const: dict[str, str]) -> None:
+    name = sanitize_name(metric.name)
+    unit = _UNITS.get(metric.unit or "", "")
+    doc = metric.description or ""
+    d = metric.data
+    points = list(d.data_points)
+    keys = sorted({sanitize_name(k) for p in points for k in p.attributes} | set(const))
+
+    def labels(p) -> list[str]:
+        a = {sanitize_name(k): label_value(v) for k, v in p.attributes.items()}
+        return [a.get(k, const.get(k, "")) for k in keys]
+
+    if isinstance(d, Sum) and d.is_monotonic:
+        fam = families.setdefault(name, CounterMetricFamily(name, doc, labels=keys, unit=unit))
+        for p in points:
+            fam.add_metric(labels(p), p.value)
+    elif isinstance(d, (Sum, Gauge)):
+        fam = families.setdefault(name, GaugeMetricFamily(name, doc, labels=keys, unit=unit))
+        for p in points:
+            fam.add_metric(labels(p), p.value)
+    elif isinstance(d, Histogram):
+        fam = families.setdefault(name, HistogramMetricFamily(name, doc, labels=keys, unit=unit))
+        for p in points:
+            running, buckets = 0, []
+            bounds = [*(floatToGoString(b) for b in p.explicit_bounds), "+Inf"]
+            for bound, count in zip(bounds, p.bucket_counts):
+                running += count
+                buckets.append((bound, running))
+            fam.add_metric(labels(p), buckets, p.sum)
+    else:  # exponential histograms are not configured by aga-otel
+        logger.debug("skipping unsupported metric type for %s", metric.name)
+
+
+class SnapshotCollector:
+    """A prometheus_client collector taking a fresh snapshot on every scrape."""
+
+    def __init__(
+        self,
+        snapshot: Callable[[], MetricsData | None],
+        const_labels: Mapping[str, str] | None = None,
+    ) -> None:
+        self._snapshot = snapshot
+        self._const = dict(const_labels or {})
+
+    def collect(self) -> Iterable[Metric]:
+        data = self._snapshot()
+        if data is None:
+            return []
+        return to_families(data, self._const)
+
+
+class PrometheusEndpoint:
+    """Serves ``/metrics`` on host:port (port 0: any free port, see ``port``)."""
+
+    def __init__(
+        self,
+        snapshot: Callable[[], MetricsData | None],
+        status: StatusBoard,
+        host: str = "0.0.0.0",
+        port: int = 9464,
+        const_labels: Mapping[str, str] | None = None,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(SnapshotCollector(snapshot, const_labels))
+        self.host, self.requested_port = host, port
+        self.status = status
+        self._tls = (certfile, keyfile)
+        self._server = None
+        self.port: int | None = None
+
+    def start(self) -> int | None:
+        """Start serving; on failure (e.g. port in use) log, degrade, return None."""
+        certfile, keyfile = self._tls
+        try:
+            server, _thread = start_http_server(
+                self.requested_port,
+                addr=self.host,
+                registry=self.registry,
+                certfile=certfile,
+                keyfile=keyfile,
+            )
+        except OSError as exc:
+            msg = (
+                f"Prometheus endpoint could not bind {self.host}:{self.requested_port}: "
+                f"{exc.strerror or exc}; metrics stay available over OTLP"
+            )
+            logger.error("aga-otel: %s", msg)
+            self.status.failure(COMPONENT, msg, Status.UNHEALTHY)
+            return None
+        self._server = server
+        self.port = server.server_port
+        scheme = "https" if certfile else "http"
+        self.status.success(COMPONENT, f"serving {scheme}://{self.host}:{self.port}/metrics")
+        return self.port
+
+    def shutdown(self, timeout: float = 1.0) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

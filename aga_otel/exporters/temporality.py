@@ -1,0 +1,80 @@
+"""Cumulative → delta conversion for exporters that prefer delta temporality.
+
+The shared reader is cumulative (Prometheus needs it and one reader serves everyone); an
+OTLP backend that wants delta (``temporality_preference="delta"``, or the
+``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`` variable) gets the difference
+between consecutive snapshots. ``lowmemory`` is treated like ``delta`` for monotonic sums
+and histograms; gauges and non-monotonic sums stay as they are, as the spec asks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+
+
+def _key(metric_name: str, point) -> tuple:
+    return (metric_name, frozenset(point.attributes.items()))
+
+
+class DeltaConverter:
+    """Keeps the previous cumulative point per series and emits differences."""
+
+    def __init__(self) -> None:
+        self._prev: dict[tuple, object] = {}
+
+    def convert(self, data: MetricsData) -> MetricsData:
+        return MetricsData(resource_metrics=[
+            ResourceMetrics(rm.resource, [
+                ScopeMetrics(sm.scope, [self._metric(m) for m in sm.metrics], sm.schema_url)
+                for sm in rm.scope_metrics
+            ], rm.schema_url)
+            for rm in data.resource_metrics
+        ])  # fmt: skip
+
+    def _metric(self, m: Metric) -> Metric:
+        d = m.data
+        if isinstance(d, Sum) and d.is_monotonic:
+            points = [self._sum_point(m.name, p) for p in d.data_points]
+            data = Sum(points, AggregationTemporality.DELTA, True)
+        elif isinstance(d, Histogram):
+            points = [self._hist_point(m.name, p) for p in d.data_points]
+            data = Histogram(points, AggregationTemporality.DELTA)
+        else:
+            return m
+        return Metric(m.name, m.description, m.unit, data)
+
+    def _sum_point(self, name: str, p: NumberDataPoint) -> NumberDataPoint:
+        key = _key(name, p)
+        prev = self._prev.get(key)
+        self._prev[key] = p
+        if prev is None:
+            return p
+        return replace(p, start_time_unix_nano=prev.time_unix_nano, value=p.value - prev.value)
+
+    def _hist_point(self, name: str, p: HistogramDataPoint) -> HistogramDataPoint:
+        key = _key(name, p)
+        prev = self._prev.get(key)
+        self._prev[key] = p
+        if prev is None:
+            return p
+        # An interval's min/max cannot be recovered from cumulative data: the cumulative
+        # ones are kept (they bound the interval's values).
+        return replace(
+            p,
+            start_time_unix_nano=prev.time_unix_nano,
+            count=p.count - prev.count,
+            sum=p.sum - prev.sum,
+            bucket_counts=[a - b for a, b in zip(p.bucket_counts, prev.bucket_counts)],
+        )

@@ -1,0 +1,122 @@
+"""Pure functions: contract event data → validated samples (no I/O, no OpenTelemetry).
+
+Event data is untrusted input from whatever bus we are subscribed to. Each parser returns a
+sample, or ``None`` when the event is malformed (not a dict, a field missing or of the
+wrong type, NaN/inf, negative durations, a layer index outside ``[0, max_layers)``); the
+caller counts those as ``aga_otel_events_dropped_total{reason="malformed"}``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+from aga_otel.semconv import KNOWN_AUDIT_OPERATIONS, OTHER_OPERATION
+
+
+class ForwardSample(NamedTuple):
+    layer: int
+    applied: bool
+    gate: float
+    entropy: float
+    duration_s: float
+
+
+class RetrievalSample(NamedTuple):
+    layer: int
+    results: int
+    injected: int
+    scores: tuple[float, ...]  # only the valid ones (finite, 0..1)
+
+
+class AuditSample(NamedTuple):
+    operation: str  # a known aga-core operation name or "other"
+    success: bool
+
+
+def _number(value: Any) -> float | None:
+    """A finite float from int/float (or anything with __float__, e.g. numpy), else None."""
+    if isinstance(value, bool):
+        return None
+    if not isinstance(value, (int, float)):
+        try:
+            value = float(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+    try:
+        f = float(value)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
+def _flag(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    return None
+
+
+def _layer(value: Any, max_layers: int) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < max_layers:
+        return None
+    return value
+
+
+def parse_forward(data: Any, max_layers: int) -> ForwardSample | None:
+    if not isinstance(data, dict):
+        return None
+    try:
+        layer = _layer(data["layer_idx"], max_layers)
+        applied = _flag(data["aga_applied"])
+        gate = _number(data["gate_mean"])
+        entropy = _number(data["entropy_mean"])
+        latency_us = _number(data["latency_us"])
+    except KeyError:
+        return None
+    if layer is None or applied is None or gate is None or entropy is None or latency_us is None:
+        return None
+    if gate < 0 or entropy < 0 or latency_us < 0:
+        return None
+    return ForwardSample(layer, applied, gate, entropy, latency_us * 1e-6)
+
+
+def parse_retrieval(data: Any, max_layers: int) -> RetrievalSample | None:
+    if not isinstance(data, dict):
+        return None
+    try:
+        layer = _layer(data["layer_idx"], max_layers)
+        results = _count(data["results_count"])
+        injected = _count(data["injected_count"])
+    except KeyError:
+        return None
+    if layer is None or results is None or injected is None or injected > results:
+        return None
+    raw = data.get("scores")
+    scores: tuple[float, ...] = ()
+    if isinstance(raw, (list, tuple)):
+        valid = (_number(s) for s in raw[:results] if s is not None)
+        scores = tuple(s for s in valid if s is not None and 0.0 <= s <= 1.0)
+    return RetrievalSample(layer, results, injected, scores)
+
+
+def operation_label(operation: str) -> str:
+    """Closed set for the ``operation`` attribute: known aga-core names, else ``other``."""
+    return operation if operation in KNOWN_AUDIT_OPERATIONS else OTHER_OPERATION
+
+
+def parse_audit(data: Any) -> AuditSample | None:
+    if not isinstance(data, dict):
+        return None
+    operation = data.get("operation")
+    success = _flag(data.get("success"))
+    if not isinstance(operation, str) or success is None:
+        return None
+    return AuditSample(operation_label(operation), success)

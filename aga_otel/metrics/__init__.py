@@ -1,0 +1,1 @@
+"""Metrics: the shared reader, the instruments of the metric table and the event recorder."""

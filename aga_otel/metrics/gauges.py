@@ -1,0 +1,135 @@
+"""Observable instruments: read at collection time, never per event.
+
+Plugin-backed gauges report nothing (no data point, not zero) until a plugin is bound, and
+nothing when the plugin's introspection raises or lacks a field: aga-core versions differ,
+and a zero would be a lie on a dashboard. Store stats are read once per collection.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from aga_otel import semconv as sc
+from aga_otel.metrics.recorder import ActivationWindow, create_instrument
+
+logger = logging.getLogger(__name__)
+
+PluginRef = Callable[[], Any]
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+class PluginReadings:
+    """Reads ``get_store_stats()``/``get_diagnostics()`` at most once per ``ttl`` seconds."""
+
+    def __init__(self, plugin: PluginRef, ttl: float = 0.5, clock=time.monotonic) -> None:
+        self._plugin = plugin
+        self._ttl = ttl
+        self._clock = clock
+        self._cache: dict[str, tuple[float, Any]] = {}
+
+    def _read(self, method: str) -> dict | None:
+        plugin = self._plugin()
+        if plugin is None:
+            return None
+        now = self._clock()
+        hit = self._cache.get(method)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        try:
+            value = getattr(plugin, method)()
+            value = value if isinstance(value, dict) else None
+        except Exception as exc:  # fail open: a broken plugin just reports nothing
+            logger.debug("plugin.%s() failed: %s", method, exc)
+            value = None
+        self._cache[method] = (now, value)
+        return value
+
+    def store(self, field: str) -> float | None:
+        stats = self._read("get_store_stats")
+        return None if stats is None else _finite(stats.get(field))
+
+    def slot_change_rate(self) -> float | None:
+        diag = self._read("get_diagnostics")
+        gov = diag.get("slot_governance") if diag else None
+        return _finite(gov.get("slot_change_rate")) if isinstance(gov, dict) else None
+
+    def build_info(self) -> dict[str, str] | None:
+        plugin = self._plugin()
+        if plugin is None:
+            return None
+        cfg = getattr(plugin, "config", None)
+        attrs = {"version": _aga_version(plugin)}
+        for name in ("hidden_dim", "bottleneck_dim", "max_slots", "device"):
+            try:
+                attrs[name] = str(getattr(cfg, name))
+            except Exception:
+                attrs[name] = "unknown"
+        return attrs
+
+
+def _aga_version(plugin: Any) -> str:
+    try:
+        import aga  # type: ignore[import-not-found]
+
+        return str(aga.__version__)
+    except Exception:
+        return str(getattr(plugin, "__version__", "unknown"))
+
+
+def _one(read: Callable[[], float | None]):
+    def callback(options: CallbackOptions):
+        value = read()
+        return [] if value is None else [Observation(value)]
+
+    return callback
+
+
+def register_gauges(
+    meter: Meter,
+    plugin: PluginRef,
+    activation: ActivationWindow,
+    bridge_stats: Callable[[], dict],
+) -> PluginReadings:
+    """Create every observable instrument of the table that aga-otel owns."""
+    readings = PluginReadings(plugin)
+    m = sc.BY_KEY
+
+    def build_info(options: CallbackOptions):
+        attrs = readings.build_info()
+        return [] if attrs is None else [Observation(1, attrs)]
+
+    def received(options: CallbackOptions):
+        return [Observation(bridge_stats()["received"])]
+
+    def dropped(options: CallbackOptions):
+        counts = bridge_stats()["dropped"]
+        return [Observation(counts.get(r, 0), {sc.ATTR_REASON: r}) for r in sc.DROP_REASONS]
+
+    def queue_depth(options: CallbackOptions):
+        return [Observation(bridge_stats()["queue_depth"])]
+
+    callbacks = {
+        "activation_rate": _one(activation.rate),
+        "knowledge_count": _one(lambda: readings.store("count")),
+        "knowledge_utilization": _one(lambda: readings.store("utilization")),
+        "knowledge_pinned_count": _one(lambda: readings.store("pinned_count")),
+        "slot_change_rate": _one(readings.slot_change_rate),
+        "build_info": build_info,
+        "events_received": received,
+        "events_dropped": dropped,
+        "queue_depth": queue_depth,
+    }
+    for key, cb in callbacks.items():
+        create_instrument(meter, m[key], [cb])
+    return readings

@@ -1,0 +1,212 @@
+"""``ObservabilityStack``: the lifecycle that wires bus → bridge → OTel SDK → sinks."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter, MetricReader
+from opentelemetry.sdk.resources import Resource
+
+from aga_otel import semconv as sc
+from aga_otel._version import __version__
+from aga_otel.bridge import EventBridge
+from aga_otel.config import ObservabilityConfig
+from aga_otel.exporters.otlp import ExporterConsumer, create_metric_exporter, signal_enabled
+from aga_otel.exporters.prometheus import PrometheusEndpoint
+from aga_otel.metrics.gauges import register_gauges
+from aga_otel.metrics.reader import SharedMetricReader
+from aga_otel.metrics.recorder import MetricsRecorder, create_instrument
+from aga_otel.status import StatusBoard
+
+logger = logging.getLogger("aga_otel")
+
+
+class ObservabilityStack:
+    """Turns a contract EventBus's events into OpenTelemetry metrics, logs and more.
+
+    ``config`` is resolved against the ``OTEL_*`` environment at construction (explicit
+    fields win); invalid values raise :class:`aga_otel.ConfigError` here, before anything
+    starts. Nothing installs a global OTel provider.
+    """
+
+    def __init__(
+        self,
+        event_bus: Any,
+        config: ObservabilityConfig | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        metric_exporters: Sequence[MetricExporter] = (),
+        metric_readers: Sequence[MetricReader] = (),
+    ) -> None:
+        config = config if config is not None else ObservabilityConfig()
+        self.config = config.resolve(env=env)
+        self.event_bus = event_bus
+        self.status = StatusBoard()
+        self.plugin: Any = None
+        self.prometheus: PrometheusEndpoint | None = None
+        self.log_exporter: Any = None
+        self.audit_storage: Any = None
+        self.alert_manager: Any = None
+        self.health: Any = None
+        self.bridge: EventBridge | None = None
+        self.meter_provider: MeterProvider | None = None
+        self.reader: SharedMetricReader | None = None
+        self.resource: Resource | None = None
+        self._extra_exporters = list(metric_exporters)
+        self._extra_readers = list(metric_readers)
+        self._lock = threading.RLock()
+        self._started = False
+        self._stopped = False
+        self.instance_id = self.config.service_instance_id or str(uuid.uuid4())
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def start(self) -> ObservabilityStack:
+        with self._lock:
+            if self._started:
+                return self
+            self._started = True
+            if not self.config.enabled:
+                logger.info(
+                    "aga-otel: disabled by configuration (enabled=false / OTEL_SDK_DISABLED)"
+                )
+                return self
+            self._build()
+            logger.info("aga-otel %s started: %s", __version__, self.describe_endpoints())
+            return self
+
+    def _build(self) -> None:
+        cfg = self.config
+        self.resource = Resource.create({
+            **cfg.resource_attributes,
+            "service.name": cfg.service_name,
+            "service.instance.id": self.instance_id,
+            "telemetry.distro.name": "aga-otel",
+            "telemetry.distro.version": __version__,
+        })  # fmt: skip
+        self.reader = SharedMetricReader()
+        self.meter_provider = MeterProvider(
+            resource=self.resource, metric_readers=[self.reader, *self._extra_readers]
+        )
+        self.meter = self.meter_provider.get_meter(sc.METER_NAME, __version__)
+        recorder = MetricsRecorder(self.meter, cfg.per_layer_attributes, cfg.max_layers)
+        self.bridge = EventBridge([recorder], cfg.queue_size, self.status)
+        register_gauges(self.meter, lambda: self.plugin, recorder.activation, self.bridge.stats)
+        failures = create_instrument(self.meter, sc.BY_KEY["export_failures"])
+        failures.add(0, {sc.ATTR_EXPORTER: "otlp"})  # the series exists from the start
+        self._start_metric_sinks(failures)
+        self.bridge.start()
+        self.bridge.subscribe(self.event_bus)
+
+    def _start_metric_sinks(self, failures) -> None:
+        cfg, reader = self.config, self.reader
+        if cfg.prometheus_enabled:
+            self.prometheus = PrometheusEndpoint(
+                reader.snapshot, self.status, cfg.prometheus_host, cfg.prometheus_port,
+                cfg.prometheus_labels, cfg.server_tls_certfile, cfg.server_tls_keyfile,
+            )  # fmt: skip
+            self.prometheus.start()
+        # Local consumers first, remote ones last: shutdown follows this order.
+        if cfg.console_metrics:
+            reader.add_consumer(
+                ExporterConsumer(
+                    "console", ConsoleMetricExporter(), cfg.export_interval, self.status, failures
+                )
+            )
+        for i, exporter in enumerate(self._extra_exporters):
+            reader.add_consumer(
+                ExporterConsumer(f"custom{i}", exporter, cfg.export_interval, self.status, failures)
+            )
+        if signal_enabled(cfg, "metrics"):
+            try:
+                exporter = create_metric_exporter(cfg)
+            except Exception as exc:
+                logger.error("aga-otel: OTLP metrics exporter could not be created: %s", exc)
+                self.status.failure("metrics.otlp", f"not created: {exc}")
+            else:
+                reader.add_consumer(ExporterConsumer(
+                    "otlp", exporter, cfg.export_interval, self.status, failures,
+                    cfg.temporality_preference, cfg.otlp_timeout,
+                ))  # fmt: skip
+
+    def bind_plugin(self, plugin: Any) -> None:
+        """Make plugin-backed gauges and health checks real (they report nothing before)."""
+        self.plugin = plugin
+
+    def add_event_bus(self, bus: Any) -> None:
+        """Subscribe one more contract bus (e.g. a second AGAPlugin) to this stack."""
+        if self.bridge is not None:
+            self.bridge.subscribe(bus)
+
+    @property
+    def ready(self) -> bool:
+        """Providers set up and at least one bus subscribed."""
+        return self.meter_provider is not None and bool(self.bridge and self.bridge.subscribed)
+
+    def force_flush(self, timeout: float = 10.0) -> bool:
+        """Process queued events and hand every consumer a fresh snapshot now."""
+        if self.bridge is None:
+            return True
+        drained = self.bridge.drain(timeout)
+        self.reader.flush_consumers(timeout)
+        return drained
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Unsubscribe, drain, flush and stop every component within ``timeout`` seconds.
+
+        Components stop one by one, local ones first, each within what is left of the
+        deadline, so a black-holed OTLP endpoint cannot block the rest.
+        """
+        with self._lock:
+            if self._stopped or not self._started:
+                self._stopped = True
+                return
+            self._stopped = True
+        timeout = self.config.shutdown_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            return max(0.05, deadline - time.monotonic())
+
+        if self.bridge is not None:
+            self.bridge.stop(left())
+        if self.prometheus is not None:
+            self.prometheus.shutdown()
+        if self.reader is not None:
+            self.reader.shutdown_consumers(left())
+        if self.meter_provider is not None:
+            try:
+                self.meter_provider.shutdown(timeout_millis=left() * 1000)
+            except Exception as exc:  # raises past its deadline; nothing else depends on it
+                logger.warning("aga-otel: meter provider shutdown: %s", exc)
+        logger.info("aga-otel stopped")
+
+    # --- introspection ---------------------------------------------------------------------
+    def describe_endpoints(self) -> str:
+        parts = []
+        if self.prometheus is not None and self.prometheus.port is not None:
+            host = self.prometheus.host if self.prometheus.host != "0.0.0.0" else "localhost"
+            parts.append(f"metrics http://{host}:{self.prometheus.port}/metrics")
+        if signal_enabled(self.config, "metrics"):
+            parts.append(f"OTLP/{self.config.otlp_protocol} push")
+        return ", ".join(parts) or "no metrics endpoint"
+
+    def get_stats(self) -> dict:
+        bridge = self.bridge.stats() if self.bridge else {}
+        return {
+            "version": __version__,
+            "enabled": self.config.enabled,
+            "running": self._started and not self._stopped and self.bridge is not None,
+            "pid": os.getpid(),
+            "service_instance_id": self.instance_id,
+            "bridge": bridge,
+            "prometheus_port": self.prometheus.port if self.prometheus else None,
+            "components": self.status.snapshot(),
+            "plugin_bound": self.plugin is not None,
+        }
