@@ -1,0 +1,66 @@
+"""The tamper-evident audit trail: every aga-core knowledge operation, durably stored.
+
+Usage::
+
+    from aga_otel.audit import open_store
+
+    store = open_store("sqlite", "aga_audit.db")
+    store.query(operation="register", success=False, limit=20)   # newest first
+    report = store.verify()            # report.ok, report.problem, report.seq
+
+Backends share one surface (:class:`AuditStore`): ``memory``, ``file`` (JSON lines with
+rotation) and ``sqlite`` (WAL, indexed). Each entry is chained to the previous one by
+SHA-256 (:mod:`aga_otel.audit.chain`). The log pipeline feeds the store through an
+:class:`AuditWriter` (batched, bounded backlog, retention pruning).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from aga_otel.audit.base import AuditStore
+from aga_otel.audit.chain import AuditRecord, VerifyReport
+from aga_otel.audit.jsonl import JsonlAuditStore
+from aga_otel.audit.memory import MemoryAuditStore
+from aga_otel.audit.sanitize import sanitize_details
+from aga_otel.audit.sqlite import SqliteAuditStore
+from aga_otel.audit.writer import AuditWriter
+
+__all__ = [
+    "AuditRecord",
+    "AuditStore",
+    "AuditWriter",
+    "JsonlAuditStore",
+    "MemoryAuditStore",
+    "SqliteAuditStore",
+    "VerifyReport",
+    "detect_backend",
+    "open_store",
+    "sanitize_details",
+]
+
+
+def open_store(
+    backend: str, path: str | os.PathLike | None = None, read_only: bool = False
+) -> AuditStore:
+    """A store for ``backend`` (memory | file | sqlite); opening is lazy."""
+    if backend == "memory":
+        return MemoryAuditStore()
+    if path is None:
+        raise ValueError(f"the {backend} audit backend needs a path")
+    if backend == "sqlite":
+        return SqliteAuditStore(path, read_only=read_only)
+    if backend == "file":
+        return JsonlAuditStore(path, read_only=read_only)
+    raise ValueError(f"unknown audit backend {backend!r}; accepted: memory, file, sqlite")
+
+
+def detect_backend(path: str | os.PathLike) -> str:
+    """``sqlite`` when ``path`` is a SQLite database, else ``file`` (JSON lines)."""
+    try:
+        with open(path, "rb") as f:
+            return "sqlite" if f.read(16) == b"SQLite format 3\x00" else "file"
+    except FileNotFoundError:
+        # A JSONL store whose active file was rotated away still has segments.
+        return "file" if list(Path(path).parent.glob(Path(path).name + ".0*")) else "sqlite"

@@ -1,0 +1,283 @@
+"""JSON-lines audit backend with size rotation, batched writes and crash repair.
+
+Layout for ``path``: the active file ``path``, rotated segments ``path.000001``,
+``path.000002``... (oldest first, never renumbered), ``path.anchor`` (the prune anchor,
+written atomically) and ``path.torn`` (bytes of an incomplete last line cut off on open).
+A batch is one ``write`` on an ``O_APPEND`` descriptor; if it fails half-way the file is
+truncated back, so the file only ever holds whole lines — except after SIGKILL during
+the write, which leaves one torn last line that the next open moves to ``path.torn``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from aga_otel.audit.base import AuditStore, matches
+from aga_otel.audit.chain import Anchor, VerifyReport, verify_entries
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+
+
+class JsonlAuditStore(AuditStore):
+    """Audit entries as JSON lines (one entry per line, fit for Loki/ELK shippers)."""
+
+    backend = "file"
+
+    def __init__(
+        self, path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES, read_only: bool = False
+    ) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.read_only = read_only
+        self.torn_repaired = 0  # torn last lines cut off on open
+        self._fd: int | None = None
+        self._opened = False
+
+    # --- files ------------------------------------------------------------------------------
+    def segments(self) -> list[Path]:
+        """Every data file, oldest first (rotated segments, then the active file)."""
+        pattern = re.compile(re.escape(self.path.name) + r"\.(\d{6})$")
+        rotated = sorted(
+            (p for p in self.path.parent.glob(self.path.name + ".*") if pattern.match(p.name)),
+            key=lambda p: p.name,
+        )
+        return [*rotated, self.path] if self.path.exists() else rotated
+
+    def _anchor(self) -> Anchor | None:
+        try:
+            d = json.loads(Path(str(self.path) + ".anchor").read_text("ascii"))
+            return Anchor(int(d["seq"]), str(d["hash"]))
+        except FileNotFoundError:
+            return None
+
+    def _write_anchor(self, anchor: Anchor) -> None:
+        target = Path(str(self.path) + ".anchor")
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps({"seq": anchor.seq, "hash": anchor.hash}), "ascii")
+        os.replace(tmp, target)
+
+    def _open(self) -> None:
+        if self._opened:
+            return
+        if self.read_only:
+            if not self.segments():
+                raise FileNotFoundError(self.path)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._repair_tail()
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        last = None
+        for seg in reversed(self.segments()):
+            last = _last_entry(seg)
+            if last is not None:
+                break
+        anchor = self._anchor()
+        if last is not None:
+            self._last_seq, self._last_hash = int(last["seq"]), str(last["hash"])
+        elif anchor is not None:
+            self._last_seq, self._last_hash = anchor.seq, anchor.hash
+        self._opened = True
+
+    def _repair_tail(self) -> None:
+        """Cut an incomplete last line (a crash mid-write) off the active file."""
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return
+        cut = data.rfind(b"\n") + 1
+        tail = data[cut:]
+        if _parse(tail) is not None:  # whole entry, only the newline was lost
+            with open(self.path, "ab") as f:
+                f.write(b"\n")
+            return
+        with open(str(self.path) + ".torn", "ab") as f:
+            f.write(tail + b"\n")
+        os.truncate(self.path, cut)
+        self.torn_repaired += 1
+        logger.warning(
+            "audit file %s ended in a torn line (crash mid-write); moved %d bytes to %s.torn",
+            self.path,
+            len(tail),
+            self.path,
+        )
+
+    def _write(self, entries: list[dict], records) -> None:
+        data = "".join(_line(e, r.details_json) for e, r in zip(entries, records)).encode("ascii")
+        fd = self._fd
+        start = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except BaseException:
+            with contextlib.suppress(OSError):  # never leave half a batch or line behind
+                os.ftruncate(fd, start)
+            raise
+        if start + len(data) >= self.max_bytes:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        numbers = [int(p.name.rsplit(".", 1)[1]) for p in self.segments()[:-1]]
+        target = self.path.with_name(f"{self.path.name}.{max(numbers, default=0) + 1:06d}")
+        os.close(self._fd)
+        self._fd = None
+        os.replace(self.path, target)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    # --- reading -----------------------------------------------------------------------------
+    def _read(self, seg: Path) -> tuple[list[dict], bool]:
+        """Entries of one segment and whether it ends in a torn line."""
+        data = seg.read_bytes()
+        lines = data.split(b"\n")
+        torn = False
+        if lines and lines[-1] == b"":
+            lines.pop()
+        elif lines and _parse(lines[-1]) is None:
+            lines.pop()
+            torn = True
+        out = []
+        for i, raw in enumerate(lines, 1):
+            entry = _parse(raw)
+            out.append(entry if entry is not None else {"_corrupt": f"{seg.name}:{i}"})
+        return out, torn
+
+    def query(self, operation=None, since=None, until=None, success=None, limit=100):
+        with self._lock:
+            self._open()
+            out: list[dict] = []
+            for seg in reversed(self.segments()):
+                entries, _ = self._read(seg)
+                for e in reversed(entries):
+                    if "_corrupt" not in e and matches(e, operation, since, until, success):
+                        out.append(e)
+                        if len(out) >= limit:
+                            break
+                if len(out) >= limit:
+                    break
+        return sorted(out, key=lambda e: (e["timestamp"], e["seq"]), reverse=True)
+
+    def iter_entries(self) -> Iterator[dict]:
+        with self._lock:
+            self._open()
+            segs = self.segments()
+        for seg in segs:
+            entries, _ = self._read(seg)
+            yield from (e for e in entries if "_corrupt" not in e)
+
+    def verify(self) -> VerifyReport:
+        with self._lock:
+            self._open()
+            segs, anchor = self.segments(), self._anchor()
+            entries: list[dict] = []
+            torn = False
+            for i, seg in enumerate(segs):
+                seg_entries, seg_torn = self._read(seg)
+                entries.extend(seg_entries)
+                if seg_torn and i < len(segs) - 1:
+                    entries.append({"_corrupt": f"{seg.name}: torn line inside the chain"})
+                torn = torn or seg_torn
+            report = verify_entries(entries, anchor)
+            if torn and report.ok:
+                report.torn_tail = True
+                report.notes.append(
+                    "the last line is incomplete (crash mid-write), not "
+                    "tampering; it is moved aside when the store next opens"
+                )
+            if self.torn_repaired:
+                report.notes.append(
+                    f"{self.torn_repaired} torn line(s) moved to {self.path.name}.torn on open"
+                )
+            return report
+
+    def prune(self, before: float) -> int:
+        with self._lock:
+            self._open()
+            removed = 0
+            for seg in self.segments():
+                entries, _ = self._read(seg)
+                n = 0
+                while n < len(entries) and entries[n].get("timestamp", before) < before:
+                    n += 1
+                if n == 0:
+                    break
+                last = entries[n - 1]
+                self._write_anchor(Anchor(int(last["seq"]), str(last["hash"])))
+                removed += n
+                if n < len(entries) or seg == self.path:
+                    self._rewrite(seg, n)
+                    if n < len(entries):
+                        break
+                else:
+                    seg.unlink()
+            return removed
+
+    def _rewrite(self, seg: Path, drop: int) -> None:
+        """Atomically replace ``seg`` with its lines after the first ``drop``."""
+        lines = seg.read_bytes().splitlines(keepends=True)[drop:]
+        tmp = seg.with_name(seg.name + ".tmp")
+        tmp.write_bytes(b"".join(lines))
+        active = seg == self.path
+        if active and self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        os.replace(tmp, seg)
+        if active and not self.read_only:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def count(self) -> int:
+        return sum(1 for _ in self.iter_entries())
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            self._opened = False
+
+
+def _line(entry: dict, details_json: str) -> str:
+    head = {k: v for k, v in entry.items() if k != "details"}
+    # details_json is already canonical; splice it in so the stored text is the hashed text.
+    return (
+        json.dumps(head, ensure_ascii=True, separators=(",", ":"))[:-1]
+        + ',"details":'
+        + details_json
+        + "}\n"
+    )
+
+
+def _parse(raw: bytes) -> dict | None:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _last_entry(seg: Path) -> dict | None:
+    """The last complete entry of ``seg``, reading backwards from its end."""
+    size = seg.stat().st_size
+    chunk = 65536
+    with open(seg, "rb") as f:
+        while True:
+            start = max(0, size - chunk)
+            f.seek(start)
+            lines = f.read(size - start).split(b"\n")
+            complete = lines if start == 0 else lines[1:]
+            for raw in reversed(complete):
+                entry = _parse(raw) if raw.strip() else None
+                if entry is not None and "seq" in entry:
+                    return entry
+            if start == 0:
+                return None
+            chunk *= 4

@@ -1,0 +1,115 @@
+"""Make untrusted audit ``details`` safe to store: redacted, JSON-safe, size-capped.
+
+aga-core puts arbitrary user dicts in ``details`` (``metadata`` of a registered item), so
+values may be bytes, sets, tensors, NaN, cycles, huge strings or deep nests. Everything
+becomes plain JSON (str/int/float/bool/None/list/dict with str keys) before it is hashed,
+stored or exported, and configured keys are masked wherever they appear.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+REDACTED = "***"
+MAX_DEPTH = 16
+_MAX_ITEMS = 1000  # per container; more are summarised, never iterated further
+
+
+def clean_text(value: Any, max_chars: int = 4096) -> str:
+    """``value`` as a str that encodes to UTF-8 (lone surrogates escaped), capped."""
+    text = value if isinstance(value, str) else _safe_str(value)
+    if len(text) > max_chars:
+        text = text[:max_chars] + f"…[{len(text) - max_chars} more chars]"
+    # Lone surrogates (e.g. from os.fsdecode of non-UTF-8 names) cannot be written to
+    # SQLite or a UTF-8 file; escape them instead of failing the whole batch.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _safe_str(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    try:
+        return str(value)
+    except Exception:  # a hostile __str__ must not cost us the entry
+        return f"<unprintable {type(value).__name__}>"
+
+
+def _json_safe(
+    value: Any, redact: frozenset[str], max_chars: int, depth: int, seen: set[int]
+) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        # Huge ints are legal JSON but unreadable to most consumers; keep them as text.
+        return value if -(2**63) <= value < 2**63 else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str) or not isinstance(value, (Mapping, list, tuple, set, frozenset)):
+        return clean_text(value, max_chars)
+    if depth >= MAX_DEPTH:
+        return f"<nested deeper than {MAX_DEPTH} levels>"
+    if id(value) in seen:
+        return "<cycle>"
+    seen.add(id(value))
+    try:
+        if isinstance(value, Mapping):
+            out: dict[str, Any] = {}
+            for i, (k, v) in enumerate(value.items()):
+                if i >= _MAX_ITEMS:
+                    out["…"] = f"{len(value) - _MAX_ITEMS} more keys"
+                    break
+                key = clean_text(k, 256)
+                if key.lower() in redact:
+                    out[key] = REDACTED
+                else:
+                    out[key] = _json_safe(v, redact, max_chars, depth + 1, seen)
+            return out
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return _list(items, redact, max_chars, depth, seen)
+    finally:
+        seen.discard(id(value))
+
+
+def _list(items: Iterable, redact, max_chars, depth, seen) -> list:
+    out = []
+    for i, v in enumerate(items):
+        if i >= _MAX_ITEMS:
+            out.append("…more items")
+            break
+        out.append(_json_safe(v, redact, max_chars, depth + 1, seen))
+    return out
+
+
+def canonical_json(value: Any) -> str:
+    """The one serialisation used for hashing and storage (stable, ASCII-only)."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
+
+
+def sanitize_details(
+    details: Any, redact_keys: Iterable[str] = (), max_bytes: int = 16384
+) -> tuple[dict, str]:
+    """Return ``(details, canonical_json(details))`` made safe and at most ``max_bytes``.
+
+    Keys in ``redact_keys`` (case-insensitive, at any depth) are replaced by ``"***"``.
+    A non-dict ``details`` is kept under ``{"value": ...}``. When the result is still too
+    large, it is replaced by a marker holding the original size and a truncated preview.
+    """
+    redact = frozenset(k.lower() for k in redact_keys)
+    if not isinstance(details, Mapping):
+        details = {} if details is None else {"value": details}
+    try:
+        safe = _json_safe(details, redact, max_bytes, 0, set())
+        text = canonical_json(safe)
+    except Exception as exc:  # e.g. a Mapping whose items() raises
+        safe = {"_unserialisable": clean_text(f"{type(exc).__name__}: {exc}", 512)}
+        text = canonical_json(safe)
+    if len(text) > max_bytes:
+        preview = text[: max(0, max_bytes - 128)]
+        safe = {"_truncated": True, "_original_bytes": len(text), "preview": preview}
+        text = canonical_json(safe)
+    return safe, text

@@ -1,0 +1,180 @@
+"""Batches accepted audit records onto a store from one background thread.
+
+``submit`` is called from the bridge's worker thread and only appends to a bounded
+backlog. The writer thread flushes every ``flush_interval`` seconds or as soon as
+``batch_size`` records wait, and runs retention pruning on a schedule. A failing store
+(unwritable path, full disk) keeps records in the backlog, counts what overflows, marks
+the ``audit`` component degraded with one log line, and recovers by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+
+from aga_otel.audit.base import AuditStore
+from aga_otel.audit.chain import AuditRecord
+from aga_otel.status import StatusBoard
+
+logger = logging.getLogger(__name__)
+
+COMPONENT = "audit"
+
+
+class AuditWriter:
+    """Owns the writer thread for one :class:`AuditStore`."""
+
+    def __init__(
+        self,
+        store: AuditStore,
+        status: StatusBoard,
+        batch_size: int = 100,
+        flush_interval: float = 10.0,
+        retention_days: float | None = 90,
+        max_backlog: int | None = None,
+        clock=time.time,
+    ) -> None:
+        self.store = store
+        self.status = status
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.retention_s = retention_days * 86400 if retention_days else None
+        # Prune often enough that retention is honoured within ~10 %, at most hourly.
+        self.prune_every = min(3600.0, self.retention_s / 10) if self.retention_s else None
+        self.max_backlog = max_backlog or max(100 * batch_size, 10000)
+        self._clock = clock
+        self._backlog: deque[AuditRecord] = deque()
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one flush at a time (thread or caller)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._failing = False
+        self._next_prune = 0.0
+        self._thread: threading.Thread | None = None
+        self.accepted = self.written = self.dropped = self.write_failures = self.pruned = 0
+        status.register(COMPONENT, f"{store.backend} store")
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="aga-otel-audit", daemon=True)
+            self._thread.start()
+
+    def submit(self, record: AuditRecord) -> None:
+        """Queue one record (worker thread); never blocks on I/O, never raises."""
+        with self._lock:
+            if len(self._backlog) >= self.max_backlog:
+                self.dropped += 1
+                overflow = self.dropped == 1
+            else:
+                self._backlog.append(record)
+                self.accepted += 1
+                overflow = False
+                if len(self._backlog) >= self.batch_size:
+                    self._wake.set()
+        if overflow:
+            logger.error(
+                "audit backlog full (%d records); dropping new audit records until "
+                "the %s store accepts writes again",
+                self.max_backlog,
+                self.store.backend,
+            )
+
+    def flush(self) -> bool:
+        """Write everything queued now; True when the backlog is empty afterwards."""
+        with self._write_lock:
+            while True:
+                with self._lock:
+                    batch = [
+                        self._backlog[i] for i in range(min(self.batch_size, len(self._backlog)))
+                    ]
+                if not batch:
+                    return True
+                try:
+                    self.store.append(batch)
+                except Exception as exc:
+                    self._on_failure(exc)
+                    return False
+                with self._lock:
+                    for _ in batch:
+                        self._backlog.popleft()
+                    self.written += len(batch)
+                self._on_success()
+
+    def _on_failure(self, exc: Exception) -> None:
+        self.write_failures += 1
+        detail = f"{self.store.backend} store write failed: {type(exc).__name__}: {exc}"
+        self.status.failure(COMPONENT, detail, backlog=len(self._backlog), dropped=self.dropped)
+        if not self._failing:  # one line per outage, not per retry
+            self._failing = True
+            logger.error(
+                "%s; keeping up to %d records in memory and retrying every %.1f s",
+                detail,
+                self.max_backlog,
+                self.flush_interval,
+            )
+        with contextlib.suppress(Exception):
+            self.store.close()  # reopen next time: the path may have been fixed
+
+    def _on_success(self) -> None:
+        if self._failing:
+            self._failing = False
+            logger.warning("audit %s store writable again; backlog flushed", self.store.backend)
+        self.status.success(
+            COMPONENT,
+            f"{self.store.backend} store",
+            backlog=len(self._backlog),
+            dropped=self.dropped,
+            last_seq=self.store.last_seq,
+        )
+
+    def prune_now(self) -> int:
+        """Apply retention once (also run on schedule by the writer thread)."""
+        if self.retention_s is None:
+            return 0
+        with self._write_lock:
+            try:
+                n = self.store.prune(self._clock() - self.retention_s)
+            except Exception as exc:
+                logger.error("audit retention pruning failed: %s: %s", type(exc).__name__, exc)
+                return 0
+        self.pruned += n
+        return n
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            self.flush()
+            if self.prune_every is not None and time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + self.prune_every
+                self.prune_now()
+
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        """Stop the thread and write everything accepted; True when nothing was left."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        ok = self.flush()
+        if not ok:
+            logger.error("audit shutdown: %d records could not be written", len(self._backlog))
+        with contextlib.suppress(Exception):
+            self.store.close()
+        return ok
+
+    def stats(self) -> dict:
+        with self._lock:
+            backlog = len(self._backlog)
+        return {
+            "backend": self.store.backend,
+            "accepted": self.accepted,
+            "written": self.written,
+            "backlog": backlog,
+            "dropped": self.dropped,
+            "write_failures": self.write_failures,
+            "pruned": self.pruned,
+            "degraded": self._failing,
+        }
