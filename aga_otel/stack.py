@@ -7,6 +7,7 @@ import os
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -78,10 +79,15 @@ class ObservabilityStack:
                 )
                 return self
             self._build()
+            self.bridge.subscribe(self.event_bus)
+            if hasattr(os, "register_at_fork"):
+                ref = weakref.ref(self)
+                os.register_at_fork(after_in_child=lambda: _reinit_in_child(ref))
             logger.info("aga-otel %s started: %s", __version__, self.describe_endpoints())
             return self
 
-    def _build(self) -> None:
+    def _build(self, child: bool = False) -> None:
+        """Create every component; ``child``: in a forked child, bind no server ports."""
         cfg = self.config
         self.resource = Resource.create({
             **cfg.resource_attributes,
@@ -100,13 +106,12 @@ class ObservabilityStack:
         register_gauges(self.meter, lambda: self.plugin, recorder.activation, self.bridge.stats)
         failures = create_instrument(self.meter, sc.BY_KEY["export_failures"])
         failures.add(0, {sc.ATTR_EXPORTER: "otlp"})  # the series exists from the start
-        self._start_metric_sinks(failures)
+        self._start_metric_sinks(failures, child)
         self.bridge.start()
-        self.bridge.subscribe(self.event_bus)
 
-    def _start_metric_sinks(self, failures) -> None:
+    def _start_metric_sinks(self, failures, child: bool) -> None:
         cfg, reader = self.config, self.reader
-        if cfg.prometheus_enabled:
+        if cfg.prometheus_enabled and not child:
             self.prometheus = PrometheusEndpoint(
                 reader.snapshot, self.status, cfg.prometheus_host, cfg.prometheus_port,
                 cfg.prometheus_labels, cfg.server_tls_certfile, cfg.server_tls_keyfile,
@@ -187,6 +192,40 @@ class ObservabilityStack:
                 logger.warning("aga-otel: meter provider shutdown: %s", exc)
         logger.info("aga-otel stopped")
 
+    def _after_fork_in_child(self) -> None:
+        """Re-initialise in a forked child: the parent's threads do not exist here.
+
+        The child gets its own worker and queue, its own ``service.instance.id`` and a new
+        MeterProvider (counts start from zero, so fleet sums do not double-count), and binds
+        no server port: the listening sockets inherited from the parent are closed here.
+        """
+        old_bridge, old_servers = self.bridge, [self.prometheus, self.health]
+        buses = [bus for bus, _ in (old_bridge._buses if old_bridge else [])]
+        if old_bridge is not None:
+            old_bridge.unsubscribe_all()
+        for server in old_servers:
+            # Only close the inherited socket: shutdown() would wait for a serving thread
+            # that does not exist in the child.
+            close = getattr(server, "close_inherited", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    pass
+        self.prometheus = self.health = None
+        self.status = StatusBoard()
+        self.instance_id = str(uuid.uuid4())
+        self._build(child=True)
+        for bus in buses:
+            self.bridge.subscribe(bus)
+        logger.info("aga-otel re-initialised in forked child pid %d", os.getpid())
+
+    def generate_dashboard(self, path: str | os.PathLike | None = None) -> dict:
+        """The bundled Grafana dashboard (the JSON committed in ``dashboards/``)."""
+        from aga_otel.dashboards import generate_dashboard
+
+        return generate_dashboard(path)
+
     # --- introspection ---------------------------------------------------------------------
     def describe_endpoints(self) -> str:
         parts = []
@@ -210,3 +249,13 @@ class ObservabilityStack:
             "components": self.status.snapshot(),
             "plugin_bound": self.plugin is not None,
         }
+
+
+def _reinit_in_child(ref: weakref.ref) -> None:
+    stack = ref()
+    if stack is None or not stack._started or stack._stopped or stack.bridge is None:
+        return
+    try:
+        stack._after_fork_in_child()
+    except Exception:  # never break the child process
+        logger.exception("aga-otel: re-initialisation after fork failed; telemetry is off")

@@ -165,6 +165,12 @@ class PrometheusEndpoint:
         self.status.success(COMPONENT, f"serving {scheme}://{self.host}:{self.port}/metrics")
         return self.port
 
+    def close_inherited(self) -> None:
+        """In a forked child: close the listening socket without touching the parent's."""
+        if self._server is not None:
+            self._server.server_close()
+            self._server = None
+
     def shutdown(self, timeout: float = 1.0) -> None:
         if self._server is not None:
             self._server.shutdown()
