@@ -1,0 +1,116 @@
+"""One rule's lifecycle: inactive → pending → firing → resolved, with cooldown.
+
+- A breach makes the rule ``pending``; it turns ``firing`` once the breach has lasted
+  ``for_seconds`` (at once when 0), as PromQL's ``for:`` does.
+- A firing rule whose metric is back within bounds, or has stopped reporting, is
+  ``resolved``.
+- Cooldown against flapping: a rule does not fire again until ``cooldown_seconds`` have
+  passed since it last resolved; a breach during the cooldown keeps it ``pending``.
+"""
+
+from __future__ import annotations
+
+import operator as _op
+from collections.abc import Callable
+
+from aga_otel.alerts.adaptive import RobustBaseline
+from aga_otel.alerts.model import Alert, AlertState
+from aga_otel.config import AlertRuleConfig
+
+COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">": _op.gt,
+    "<": _op.lt,
+    ">=": _op.ge,
+    "<=": _op.le,
+    "==": _op.eq,
+}
+
+
+class RuleEvaluator:
+    """Evaluates one rule, one value at a time; returns an ``Alert`` on firing/resolution."""
+
+    def __init__(self, rule: AlertRuleConfig) -> None:
+        self.rule = rule
+        self.state = AlertState.INACTIVE
+        self.value: float | None = None
+        self.threshold = rule.threshold
+        self._pending_since: float | None = None
+        self._started_at = 0.0
+        self._resolved_at: float | None = None
+        self.baseline = (
+            RobustBaseline(rule.learning_seconds, rule.sensitivity, rule.threshold)
+            if rule.kind == "adaptive"
+            else None
+        )
+
+    def step(self, value: float | None, now: float) -> Alert | None:
+        """Advance with the value of this evaluation (``None``: no data)."""
+        self.value = value
+        breach = self._breach(value, now)
+        if not breach:
+            self._pending_since = None
+            if self.state is AlertState.FIRING:
+                self.state = AlertState.RESOLVED
+                self._resolved_at = now
+                return self._alert(now)
+            if self.state is AlertState.PENDING:
+                self.state = AlertState.INACTIVE
+            return None
+        if self.state is AlertState.FIRING:
+            return None
+        if self._pending_since is None:
+            self._pending_since = now
+        self.state = AlertState.PENDING
+        waited = now - self._pending_since >= self.rule.for_seconds
+        cooled = self._resolved_at is None or now - self._resolved_at >= self.rule.cooldown_seconds
+        if waited and cooled:
+            self.state = AlertState.FIRING
+            self._started_at = now
+            return self._alert(now)
+        return None
+
+    def current(self, now: float) -> Alert:
+        """The rule's present state as an alert record (for ``firing()`` and health)."""
+        return self._alert(now)
+
+    def _breach(self, value: float | None, now: float) -> bool:
+        if value is None:
+            return False
+        if self.baseline is None:
+            return COMPARE[self.rule.operator](value, self.rule.threshold)
+        if not self.baseline.ready(now):
+            self.baseline.learn(now, value)
+            return False
+        breach, self.threshold = self.baseline.check(value, self.rule.operator)
+        if not breach and self.state in (AlertState.INACTIVE, AlertState.RESOLVED):
+            self.baseline.learn(now, value)
+        return breach
+
+    def _alert(self, now: float) -> Alert:
+        r = self.rule
+        return Alert(
+            rule_name=r.name,
+            metric=r.metric,
+            value=self.value,
+            threshold=self.threshold,
+            operator=r.operator,
+            severity=r.severity,
+            message=format_message(r, self.value, self.threshold),
+            state=self.state,
+            timestamp=now,
+            started_at=self._started_at,
+            kind=r.kind,
+        )
+
+
+def format_message(rule: AlertRuleConfig, value: float | None, threshold: float) -> str:
+    """The rule's message with ``{value} {threshold} {metric} {name}``; never raises."""
+    try:
+        return rule.message.format(
+            value=float("nan") if value is None else value,
+            threshold=threshold,
+            metric=rule.metric,
+            name=rule.name,
+        )
+    except Exception:  # a format spec that does not suit the value: keep the raw text
+        return rule.message

@@ -1,0 +1,211 @@
+"""``AlertManager``: the alert engine, a consumer of the shared metric reader's snapshots.
+
+Every ``interval`` seconds the shared reader hands over a cumulative snapshot; the
+manager keeps the few totals its rules need, evaluates each rule on its window, and hands
+state changes (firing, resolved) to its channels: the ``aga_otel.alerts`` logger, the
+registered callbacks, and the webhook sender. Nothing here runs per event.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from opentelemetry.sdk.metrics.export import MetricsData
+
+from aga_otel import semconv
+from aga_otel.alerts.lifecycle import RuleEvaluator
+from aga_otel.alerts.model import Alert, AlertState
+from aga_otel.alerts.signals import evaluate, source_keys
+from aga_otel.alerts.snapshot import SnapshotHistory, snapshot_from
+from aga_otel.alerts.webhook import WebhookChannel
+from aga_otel.config import AlertRuleConfig
+from aga_otel.status import StatusBoard
+
+log = logging.getLogger("aga_otel.alerts")
+
+COMPONENT = "alerts"
+AlertCallback = Callable[[Alert], Any]
+
+
+class AlertManager:
+    """Evaluates alert rules on metric snapshots and notifies log, callbacks and webhook.
+
+    Callbacks run on the evaluation thread, one after another: keep them short (a slow
+    one delays later rules, never the event bus). An exception in one is logged and
+    counted, never propagated.
+    """
+
+    name = COMPONENT
+
+    def __init__(
+        self,
+        rules: Iterable[AlertRuleConfig],
+        status: StatusBoard,
+        *,
+        interval: float = 5.0,
+        meter: Meter | None = None,
+        log_level: str = "WARNING",
+        webhook: WebhookChannel | None = None,
+        clock: Callable[[], float] = time.time,
+        history_size: int = 1000,
+    ) -> None:
+        self.interval = interval
+        self._rules = list(rules)
+        self._status = status
+        self._log_level = logging.getLevelName(log_level.upper())
+        self._webhook = webhook
+        self._clock = clock
+        self._evaluators = [RuleEvaluator(r) for r in self._rules]
+        horizon = max([r.window_seconds for r in self._rules], default=60.0)
+        self._snapshots = SnapshotHistory(horizon + 2 * interval, start=clock())
+        self._keys = source_keys()
+        self._lock = threading.Lock()
+        self._callbacks: list[AlertCallback] = []
+        self._history: deque[Alert] = deque(maxlen=history_size)
+        self._firing: dict[str, Alert] = {}
+        self._counts = {"evaluations": 0, "evaluation_errors": 0, "callback_errors": 0}
+        self._last_evaluation: float | None = None
+        self._broken: set[str] = set()
+        status.register(COMPONENT, detail=f"{len(self._rules)} rules")
+        if meter is not None:
+            spec = semconv.metric("alerts_firing")
+            meter.create_observable_gauge(
+                spec.name, callbacks=[self._observe], unit=spec.unit, description=spec.description
+            )
+
+    # --- public surface -----------------------------------------------------------------
+    @property
+    def rules(self) -> list[AlertRuleConfig]:
+        """The effective rules (defaults first, then the configured ones)."""
+        return list(self._rules)
+
+    def add_callback(self, fn: AlertCallback) -> None:
+        """Call ``fn(alert)`` on every firing and resolution."""
+        with self._lock:
+            self._callbacks.append(fn)
+
+    def history(self, limit: int = 100) -> list[Alert]:
+        """The last ``limit`` state changes (firing and resolved), oldest first."""
+        with self._lock:
+            items = list(self._history)
+        return items[-limit:] if limit > 0 else []
+
+    def firing(self) -> list[Alert]:
+        """The alerts firing now, one per rule."""
+        with self._lock:
+            return list(self._firing.values())
+
+    def states(self) -> dict[str, AlertState]:
+        """Each rule's state (inactive, pending, firing or resolved)."""
+        return {e.rule.name: e.state for e in self._evaluators}
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for health output; webhook figures never include the URL."""
+        with self._lock:
+            out: dict[str, Any] = {
+                "rules": len(self._rules),
+                "firing": len(self._firing),
+                "last_evaluation": self._last_evaluation,
+                **self._counts,
+            }
+        hook = self._webhook.stats() if self._webhook is not None else None
+        out["webhook"] = hook
+        out["webhook_queue_depth"] = hook["queue_depth"] if hook else 0
+        out["deliveries_failed"] = hook["failed"] if hook else 0
+        out["last_delivery_ok"] = hook["last_success"] if hook else None
+        out["last_delivery_failure"] = hook["last_failure"] if hook else None
+        return out
+
+    # --- MetricsConsumer ----------------------------------------------------------------
+    def consume(self, metrics: MetricsData) -> None:
+        """Evaluate every rule on this snapshot; never raises."""
+        now = self._clock()
+        try:
+            self._snapshots.add(snapshot_from(metrics, self._keys, now))
+        except Exception as exc:
+            self._evaluation_failed("snapshot", exc)
+            return
+        views: dict[float, Any] = {}
+        failed = False
+        for ev in self._evaluators:
+            try:
+                w = ev.rule.window_seconds
+                view = views.get(w) or views.setdefault(w, self._snapshots.window(w))
+                alert = ev.step(evaluate(ev.rule.metric, view), now)
+            except Exception as exc:
+                failed = True
+                self._evaluation_failed(ev.rule.name, exc)
+                continue
+            if alert is not None:
+                self._notify(alert)
+        with self._lock:
+            self._counts["evaluations"] += 1
+            self._last_evaluation = now
+        if not failed:
+            self._status.success(COMPONENT, detail=f"{len(self._rules)} rules")
+
+    def shutdown(self, timeout: float) -> None:
+        """Stop the webhook sender, delivering what is queued within ``timeout``."""
+        if self._webhook is not None:
+            self._webhook.shutdown(timeout)
+
+    # --- internals ----------------------------------------------------------------------
+    def _notify(self, alert: Alert) -> None:
+        with self._lock:
+            self._history.append(alert)
+            if alert.state is AlertState.FIRING:
+                self._firing[alert.rule_name] = alert
+            else:
+                self._firing.pop(alert.rule_name, None)
+            callbacks = list(self._callbacks)
+        log.log(
+            self._log_level,
+            "alert %s %s [%s]: %s",
+            alert.rule_name,
+            alert.state.value,
+            alert.severity,
+            alert.message,
+            extra={
+                "alert_rule": alert.rule_name,
+                "alert_state": alert.state.value,
+                "alert_severity": alert.severity,
+                "alert_metric": alert.metric,
+                "alert_value": alert.value,
+                "alert_threshold": alert.threshold,
+            },
+        )
+        for fn in callbacks:
+            try:
+                fn(alert)
+            except Exception as exc:
+                with self._lock:
+                    self._counts["callback_errors"] += 1
+                log.warning("alert callback %r failed: %s", getattr(fn, "__name__", fn), exc)
+        if self._webhook is not None:
+            self._webhook.send(alert)
+
+    def _evaluation_failed(self, where: str, exc: Exception) -> None:
+        with self._lock:
+            self._counts["evaluation_errors"] += 1
+            first = where not in self._broken
+            self._broken.add(where)
+        # One line per broken rule, not one per evaluation interval.
+        if first:
+            log.error("alert evaluation failed for %s: %s: %s", where, type(exc).__name__, exc)
+        self._status.failure(COMPONENT, detail=f"evaluation failed for {where}")
+
+    def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        firing = {e.rule.name for e in self._evaluators if e.state is AlertState.FIRING}
+        return [
+            Observation(
+                1 if r.name in firing else 0,
+                {semconv.ATTR_RULE: r.name, semconv.ATTR_SEVERITY: r.severity},
+            )
+            for r in self._rules
+        ]

@@ -1,0 +1,147 @@
+"""Compact cumulative snapshots of the metric stream, and windows between them.
+
+The shared reader hands over cumulative ``MetricsData``. Each evaluation keeps only the
+few totals the alert signals need (summed over attributes), stamped with the evaluation
+clock; a window of ``W`` seconds is the difference between the newest snapshot and the
+newest one at least ``W`` seconds older. This is the delta data of the window, computed
+once per evaluation interval and never per event.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from opentelemetry.sdk.metrics.export import Gauge, Histogram, MetricsData, Sum
+
+from aga_otel import semconv
+
+
+@dataclass(frozen=True)
+class HistogramTotals:
+    """A histogram summed over its attribute sets: ``counts`` has ``len(bounds) + 1`` slots."""
+
+    bounds: tuple[float, ...]
+    counts: tuple[int, ...]
+    count: int
+    sum: float
+
+    def minus(self, older: HistogramTotals | None) -> HistogramTotals:
+        """The observations made since ``older`` (all of them after a reset)."""
+        if older is None or older.bounds != self.bounds or older.count > self.count:
+            return self
+        counts = tuple(a - b for a, b in zip(self.counts, older.counts))
+        if min(counts, default=0) < 0:  # a reset between the two snapshots
+            return self
+        return HistogramTotals(self.bounds, counts, self.count - older.count, self.sum - older.sum)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The totals of the watched metrics at one evaluation (keys are semconv keys)."""
+
+    timestamp: float
+    histograms: dict[str, HistogramTotals] = field(default_factory=dict)
+    counters: dict[str, float] = field(default_factory=dict)
+    gauges: dict[str, float] = field(default_factory=dict)
+
+
+def snapshot_from(metrics: MetricsData, keys: Iterable[str], timestamp: float) -> Snapshot:
+    """Pick the metrics of semconv ``keys`` out of ``metrics``; everything else is ignored.
+
+    A gauge with several attribute sets keeps its largest value (alerts look at the worst).
+    """
+    by_name = {semconv.metric(k).name: k for k in keys}
+    snap = Snapshot(timestamp)
+    for rm in metrics.resource_metrics if metrics is not None else ():
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                key = by_name.get(m.name)
+                if key is not None:
+                    _add(snap, key, m.data)
+    return snap
+
+
+def _add(snap: Snapshot, key: str, data: object) -> None:
+    points = list(getattr(data, "data_points", ()))
+    if not points:
+        return
+    if isinstance(data, Histogram):
+        bounds = tuple(points[0].explicit_bounds)
+        counts = [0] * (len(bounds) + 1)
+        total, acc = 0, 0.0
+        for p in points:
+            if tuple(p.explicit_bounds) != bounds:
+                continue  # cannot happen for one instrument; never mix bucket layouts
+            counts = [a + b for a, b in zip(counts, p.bucket_counts)]
+            total += p.count
+            acc += p.sum
+        snap.histograms[key] = HistogramTotals(bounds, tuple(counts), total, acc)
+    elif isinstance(data, Sum):
+        snap.counters[key] = float(sum(p.value for p in points))
+    elif isinstance(data, Gauge):
+        snap.gauges[key] = float(max(p.value for p in points))
+
+
+@dataclass(frozen=True)
+class WindowView:
+    """What one rule window sees: the newest snapshot, its baseline, and the samples within."""
+
+    current: Snapshot
+    baseline: Snapshot
+    recent: tuple[Snapshot, ...]  # snapshots inside the window, oldest first
+
+    @property
+    def seconds(self) -> float:
+        return self.current.timestamp - self.baseline.timestamp
+
+    def histogram(self, key: str) -> HistogramTotals | None:
+        new = self.current.histograms.get(key)
+        return None if new is None else new.minus(self.baseline.histograms.get(key))
+
+    def counter(self, key: str) -> float | None:
+        new = self.current.counters.get(key)
+        if new is None:
+            return None
+        old = self.baseline.counters.get(key, 0.0)
+        return new if old > new else new - old  # a decrease means the counter restarted
+
+    def gauge_samples(self, key: str) -> list[float]:
+        return [s.gauges[key] for s in self.recent if key in s.gauges]
+
+
+class SnapshotHistory:
+    """The snapshots of the last ``horizon`` seconds (plus one older, as a baseline).
+
+    It starts with an empty snapshot at ``start`` so the first evaluation sees everything
+    recorded since the pipeline started (the reader is created together with the manager).
+    """
+
+    def __init__(self, horizon: float, start: float) -> None:
+        self.horizon = horizon
+        self._snaps: deque[Snapshot] = deque([Snapshot(start)])
+
+    def add(self, snap: Snapshot) -> None:
+        self._snaps.append(snap)
+        cutoff = snap.timestamp - self.horizon
+        # Keep the newest snapshot at or before the cutoff: it is the baseline of the
+        # longest window.
+        while len(self._snaps) > 2 and self._snaps[1].timestamp <= cutoff:
+            self._snaps.popleft()
+
+    def window(self, seconds: float) -> WindowView:
+        """The view of the last ``seconds``; shorter if history does not reach that far."""
+        current = self._snaps[-1]
+        cutoff = current.timestamp - seconds
+        baseline = self._snaps[0]
+        for s in self._snaps:
+            if s.timestamp <= cutoff:
+                baseline = s
+            else:
+                break
+        recent = tuple(s for s in self._snaps if s.timestamp > cutoff)
+        return WindowView(current, baseline, recent)
+
+    def __len__(self) -> int:
+        return len(self._snaps)

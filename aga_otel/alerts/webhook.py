@@ -1,0 +1,165 @@
+"""Webhook delivery, off the evaluation thread: a bounded queue and one sender thread.
+
+``send`` only enqueues (and counts a drop when the queue is full), so a slow or dead
+endpoint can never delay rule evaluation, let alone the event bridge. The sender POSTs
+JSON with ``requests``; retries with exponential backoff and jitter, and ``Retry-After``
+(capped), come from ``urllib3.util.Retry``. Deliveries are at-least-once: a retried POST
+may arrive twice, so receivers can de-duplicate on ``fingerprint`` + ``state``.
+
+The URL usually carries a token, so it never appears in logs, stats, health output or
+error texts: failures are described by exception type or HTTP status only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util import Retry
+
+from aga_otel.alerts.model import Alert
+from aga_otel.alerts.payloads import FORMATS
+from aga_otel.status import StatusBoard
+
+log = logging.getLogger("aga_otel.alerts.webhook")
+
+COMPONENT = "alerts.webhook"
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+class WebhookChannel:
+    """Posts alerts to one webhook URL in ``fmt`` (generic, slack or alertmanager)."""
+
+    def __init__(
+        self,
+        url: str,
+        fmt: str,
+        service: dict[str, str],
+        status: StatusBoard,
+        *,
+        queue_size: int = 256,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 10.0,
+        retries: int = 3,
+        backoff_factor: float = 0.5,
+        backoff_max: float = 30.0,
+        retry_after_max: int = 60,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._url = url
+        self._render = FORMATS[fmt]
+        self._format = fmt
+        self._service = dict(service)
+        self._status = status
+        self._timeout = (connect_timeout, read_timeout)
+        self._clock = clock
+        self._queue: queue.Queue[Alert | None] = queue.Queue(maxsize=queue_size)
+        self._lock = threading.Lock()
+        self._counts = {"delivered": 0, "failed": 0, "dropped": 0}
+        self._last_ok: float | None = None
+        self._last_failure: float | None = None
+        self._last_error = ""
+        self._failing = False
+        self._deadline = float("inf")  # set by shutdown()
+        self._session = requests.Session()
+        retry = Retry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            allowed_methods=frozenset({"POST"}),  # alerts are safe to repeat (fingerprint)
+            status_forcelist=RETRY_STATUSES,
+            backoff_factor=backoff_factor,
+            backoff_max=backoff_max,
+            backoff_jitter=backoff_factor,
+            respect_retry_after_header=True,
+            retry_after_max=retry_after_max,
+            raise_on_status=False,  # the last response is judged below, not raised
+        )
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=1)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        status.register(COMPONENT, detail="configured")
+        self._thread = threading.Thread(
+            target=self._run, name="aga-otel-alert-webhook", daemon=True
+        )
+        self._thread.start()
+
+    def send(self, alert: Alert) -> None:
+        """Queue ``alert`` for delivery; never blocks, never raises."""
+        try:
+            self._queue.put_nowait(alert)
+        except queue.Full:
+            self._fail("queue full, alert dropped", counter="dropped")
+
+    def stats(self) -> dict[str, Any]:
+        """Delivery counters for health output (never the URL)."""
+        with self._lock:
+            return {
+                "format": self._format,
+                "queue_depth": self._queue.qsize(),
+                "queue_capacity": self._queue.maxsize,
+                **self._counts,
+                "last_success": self._last_ok,
+                "last_failure": self._last_failure,
+                "last_error": self._last_error,
+            }
+
+    def shutdown(self, timeout: float) -> None:
+        """Deliver what is queued within ``timeout`` seconds, then stop the sender."""
+        self._deadline = time.monotonic() + max(0.0, timeout)
+        # The sender also stops at the deadline when the queue is too full for the marker.
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
+        self._thread.join(max(0.0, self._deadline - time.monotonic()))
+        if not self._thread.is_alive():
+            self._session.close()
+
+    # --- the sender thread --------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            alert = self._queue.get()
+            if alert is None or time.monotonic() > self._deadline:
+                return
+            try:
+                self._deliver(alert)
+            except Exception as exc:  # a bug here must not kill the sender thread
+                self._fail(f"unexpected {type(exc).__name__}")
+
+    def _deliver(self, alert: Alert) -> None:
+        try:
+            body = self._render(alert, self._service)
+            resp = self._session.post(self._url, json=body, timeout=self._timeout)
+        except requests.RequestException as exc:
+            # str(exc) would carry the URL (and its token): report the type only.
+            self._fail(type(exc).__name__)
+            return
+        status = resp.status_code
+        resp.close()
+        if 200 <= status < 300:
+            with self._lock:
+                self._counts["delivered"] += 1
+                self._last_ok = self._clock()
+                recovered, self._failing = self._failing, False
+            if recovered:
+                log.info("alert webhook delivering again")
+            self._status.success(COMPONENT, detail="delivering")
+        else:
+            self._fail(f"HTTP {status}")
+
+    def _fail(self, reason: str, counter: str = "failed") -> None:
+        with self._lock:
+            self._counts[counter] += 1
+            self._last_failure = self._clock()
+            self._last_error = reason
+            first, self._failing = not self._failing, True
+        # One clear line when delivery starts failing; repeats go to debug.
+        (log.warning if first else log.debug)("alert webhook delivery failed: %s", reason)
+        self._status.failure(COMPONENT, detail=f"delivery failed: {reason}")
