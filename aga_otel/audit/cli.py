@@ -1,0 +1,199 @@
+"""``aga-otel audit query|export|verify|prune PATH``: read and check an audit store file.
+
+The backend is detected from the file (SQLite header, else JSON lines). ``query``,
+``export`` and ``verify`` open the store read-only; ``verify`` exits 1 when the chain is
+broken (a torn last line from a crash is reported but is not a failure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+import time
+from collections.abc import Iterable
+from datetime import datetime
+
+from aga_otel.audit import detect_backend, open_store
+
+CSV_FIELDS = ("seq", "timestamp", "operation", "success", "error", "details", "source",
+              "prev_hash", "hash")  # fmt: skip
+EXIT_OK, EXIT_BROKEN, EXIT_ERROR = 0, 1, 2
+
+
+def _time(text: str) -> float:
+    """Epoch seconds or an ISO-8601 date/time (naive means local time)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a time: {text!r} (epoch seconds or ISO-8601)"
+        ) from None
+
+
+def _bool(text: str) -> bool:
+    low = text.lower()
+    if low in ("true", "yes", "1"):
+        return True
+    if low in ("false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {text!r} (true or false)")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``audit`` on the main CLI's subparsers; sets ``func`` on parsed args."""
+    audit = subparsers.add_parser(
+        "audit", help="query, export, verify or prune an audit store", description=__doc__
+    )
+    sub = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
+
+    q = sub.add_parser("query", help="matching entries, newest first")
+    _path(q)
+    q.add_argument("--operation")
+    q.add_argument("--since", type=_time, help="epoch seconds or ISO-8601")
+    q.add_argument("--until", type=_time, help="epoch seconds or ISO-8601")
+    q.add_argument("--success", type=_bool, help="true or false")
+    q.add_argument("--limit", type=int, default=100)
+    _format(q)
+    q.set_defaults(func=cmd_query)
+
+    e = sub.add_parser("export", help="every entry, oldest first")
+    _path(e)
+    _format(e, ("json", "jsonl", "csv"))
+    e.add_argument("--output", "-o", help="write here instead of stdout")
+    e.set_defaults(func=cmd_export)
+
+    v = sub.add_parser("verify", help="check the hash chain (exit 1 when broken)")
+    _path(v)
+    _format(v, ("text", "json"), default="text")
+    v.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("prune", help="drop entries older than the retention period")
+    _path(p)
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--older-than-days", type=float, dest="days")
+    when.add_argument("--before", type=_time, help="epoch seconds or ISO-8601")
+    p.set_defaults(func=cmd_prune)
+    return audit
+
+
+def _path(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", metavar="PATH", help="the store's file (SQLite or JSON lines)")
+
+
+def _format(p: argparse.ArgumentParser, choices=("json", "csv"), default="json") -> None:
+    p.add_argument("--format", choices=choices, default=default)
+
+
+def _open(args, read_only: bool = True):
+    return open_store(detect_backend(args.path), args.path, read_only=read_only)
+
+
+def _write_entries(entries: Iterable[dict], fmt: str, out) -> None:
+    if fmt == "csv":
+        w = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        for e in entries:
+            w.writerow({**e, "details": json.dumps(e["details"], sort_keys=True)})
+    elif fmt == "jsonl":
+        for e in entries:
+            out.write(json.dumps(e, sort_keys=True) + "\n")
+    else:
+        out.write("[")
+        for i, e in enumerate(entries):  # streamed: exports may hold millions of rows
+            out.write((",\n" if i else "\n") + json.dumps(e, sort_keys=True))
+        out.write("\n]\n")
+
+
+def _guarded(fn):
+    def run(args) -> int:
+        try:
+            return fn(args)
+        except (OSError, ValueError) as exc:  # missing file, bad path, malformed input
+            print(f"aga-otel audit: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        except Exception as exc:
+            print(f"aga-otel audit: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+
+    run.__doc__ = fn.__doc__
+    return run
+
+
+@_guarded
+def cmd_query(args) -> int:
+    """Print matching entries, newest first."""
+    store = _open(args)
+    rows = store.query(args.operation, args.since, args.until, args.success, args.limit)
+    _write_entries(rows, args.format, sys.stdout)
+    return EXIT_OK
+
+
+@_guarded
+def cmd_export(args) -> int:
+    """Write every entry, oldest first."""
+    store = _open(args)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as f:
+            _write_entries(store.iter_entries(), args.format, f)
+    else:
+        _write_entries(store.iter_entries(), args.format, sys.stdout)
+    return EXIT_OK
+
+
+@_guarded
+def cmd_verify(args) -> int:
+    """Check the chain; exit 1 at the first edited, deleted or reordered entry."""
+    report = _open(args).verify()
+    if args.format == "json":
+        print(json.dumps(report.as_dict(), sort_keys=True))
+    else:
+        print(_describe(report))
+    return EXIT_OK if report.ok else EXIT_BROKEN
+
+
+def _describe(report) -> str:
+    buf = io.StringIO()
+    if report.ok:
+        buf.write(f"OK: {report.checked} entries verified")
+        if report.anchor:
+            buf.write(f" (after prune anchor at sequence {report.anchor['seq']})")
+    else:
+        buf.write(
+            f"BROKEN: entry {report.seq} {report.problem} ({report.detail}); "
+            f"{report.checked} entries verified before it"
+        )
+    for note in report.notes:
+        buf.write(f"\nnote: {note}")
+    return buf.getvalue()
+
+
+@_guarded
+def cmd_prune(args) -> int:
+    """Remove old entries, keeping the remaining chain verifiable."""
+    before = args.before if args.before is not None else time.time() - args.days * 86400
+    store = _open(args, read_only=False)
+    try:
+        n = store.prune(before)
+    finally:
+        store.close()
+    print(json.dumps({"pruned": n, "before": before}))
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry point: ``python -m aga_otel.audit.cli query PATH``."""
+    parser = argparse.ArgumentParser(prog="aga-otel")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["audit", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""The one module that imports OpenTelemetry's unstable logs namespaces.
+
+``opentelemetry.sdk._logs`` (and the API's ``opentelemetry._logs``) are still marked
+experimental and their names changed between releases (``LogExporter`` became
+``LogRecordExporter`` in 1.3x). Everything else in aga-otel imports them from here, so a
+rename is a one-file change. Verified against opentelemetry-sdk 1.45.
+"""
+
+from __future__ import annotations
+
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.sdk._logs import (
+    LoggerProvider,
+    LogRecordProcessor,
+    ReadableLogRecord,
+    ReadWriteLogRecord,
+)
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    InMemoryLogRecordExporter,
+    LogRecordExporter,
+    LogRecordExportResult,
+)
+
+__all__ = [
+    "BatchLogRecordProcessor",
+    "InMemoryLogRecordExporter",
+    "LogRecord",
+    "LogRecordExportResult",
+    "LogRecordExporter",
+    "LogRecordProcessor",
+    "LoggerProvider",
+    "ReadWriteLogRecord",
+    "ReadableLogRecord",
+    "SeverityNumber",
+]

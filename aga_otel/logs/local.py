@@ -1,0 +1,158 @@
+"""Local log output: JSON or text lines to stderr and/or a size-rotated file.
+
+JSON lines use flat, stable keys (``timestamp``, ``level``, ``event``, ``message``,
+``attributes``, ``trace_id``...) that Loki's ``json`` stage and Elasticsearch ingest
+without a custom parser. This exporter writes with plain file I/O, never through Python
+``logging``, so no handler of ours can ever feed a record back into the pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO
+
+from aga_otel.logs._sdk import LogRecordExporter, LogRecordExportResult, ReadableLogRecord
+from aga_otel.status import StatusBoard
+
+logger = logging.getLogger(__name__)
+
+COMPONENT = "logs.file"
+
+
+def _iso(ns: int | None) -> str | None:
+    if not ns:
+        return None
+    dt = datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_dict(readable: ReadableLogRecord) -> dict:
+    """The JSON-line form of one record."""
+    r = readable.log_record
+    out = {
+        "timestamp": _iso(r.timestamp or r.observed_timestamp),
+        "level": r.severity_text,
+        "severity_number": r.severity_number.value if r.severity_number else None,
+        "event": r.event_name,
+        "message": r.body,
+        "service.name": readable.resource.attributes.get("service.name"),
+        "attributes": dict(r.attributes or {}),
+    }
+    if r.trace_id:
+        out["trace_id"] = f"{r.trace_id:032x}"
+        out["span_id"] = f"{r.span_id:016x}"
+    return out
+
+
+def format_json(readable: ReadableLogRecord) -> str:
+    return json.dumps(to_dict(readable), ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def format_text(readable: ReadableLogRecord) -> str:
+    d = to_dict(readable)
+    pairs = " ".join(f"{k}={v}" for k, v in d["attributes"].items())
+    return f"{d['timestamp']} {d['level']:<5} {d['event']} {d['message']} {pairs}".rstrip()
+
+
+class RotatingLineWriter:
+    """Appends lines to ``path``; past ``max_bytes`` it rotates ``path`` → ``path.1`` ...
+
+    Same naming as ``logging.handlers.RotatingFileHandler`` (``backup_count`` 0 means
+    truncate instead of keeping backups), so logrotate-style tooling recognises it.
+    """
+
+    def __init__(self, path: str | os.PathLike, max_bytes: int, backup_count: int) -> None:
+        self.path = Path(path)
+        self.max_bytes, self.backup_count = max_bytes, backup_count
+        self._file: IO[str] | None = None
+
+    def write(self, text: str) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Kept open across batches; closed on rotation, failure and shutdown.
+            self._file = open(self.path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+        self._file.write(text)
+        self._file.flush()
+        if self._file.tell() >= self.max_bytes:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        self.close()
+        if self.backup_count <= 0:
+            self.path.write_bytes(b"")
+            return
+        for i in range(self.backup_count - 1, 0, -1):
+            src = self.path.with_name(f"{self.path.name}.{i}")
+            if src.exists():
+                os.replace(src, self.path.with_name(f"{self.path.name}.{i + 1}"))
+        os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+
+    def close(self) -> None:
+        if self._file is not None:
+            f, self._file = self._file, None
+            f.close()
+
+
+class LocalLogExporter(LogRecordExporter):
+    """Writes batches of records as lines to a rotating file and/or a stream."""
+
+    def __init__(
+        self,
+        status: StatusBoard,
+        fmt: str = "json",
+        path: str | None = None,
+        max_bytes: int = 100 * 1024 * 1024,
+        backup_count: int = 5,
+        stream: IO[str] | None = None,
+    ) -> None:
+        self.status = status
+        self.format = format_json if fmt == "json" else format_text
+        self.file = RotatingLineWriter(path, max_bytes, backup_count) if path else None
+        self.stream = stream
+        self.exported = self.failed = 0
+        self._failing = False
+        self._lock = threading.Lock()
+        status.register(COMPONENT, str(path or "stderr"))
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        text = "".join(self.format(r) + "\n" for r in batch)
+        with self._lock:
+            try:
+                if self.file is not None:
+                    self.file.write(text)
+                if self.stream is not None:
+                    self.stream.write(text)
+                    self.stream.flush()
+            except Exception as exc:
+                self.failed += len(batch)
+                self._report_failure(exc)
+                if self.file is not None:
+                    self.file.close()  # reopen on the next batch
+                return LogRecordExportResult.FAILURE
+        self.exported += len(batch)
+        if self._failing:
+            self._failing = False
+            logger.warning("aga-otel local log output is writable again")
+        self.status.success(COMPONENT, str(self.file.path if self.file else "stderr"))
+        return LogRecordExportResult.SUCCESS
+
+    def _report_failure(self, exc: Exception) -> None:
+        detail = f"local log output failed: {type(exc).__name__}: {exc}"
+        self.status.failure(COMPONENT, detail)
+        if not self._failing:
+            self._failing = True
+            logger.error("%s; dropping log lines until it recovers", detail)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self.file is not None:
+                self.file.close()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True

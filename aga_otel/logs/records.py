@@ -1,0 +1,202 @@
+"""Pure mapping: a contract event → the fields of one OpenTelemetry log record.
+
+No I/O and no SDK objects here, so the mapping is tested with plain input→output tables.
+Severity is decided from the event type alone (plus ``success`` for audit events), so the
+level filter can run before anything else is built.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from aga_otel.audit.chain import AuditRecord, make_record
+from aga_otel.audit.sanitize import clean_text
+from aga_otel.semconv import EVENT_AUDIT, EVENT_FORWARD, EVENT_RETRIEVAL
+
+# OpenTelemetry SeverityNumber values (https://opentelemetry.io/docs/specs/otel/logs/data-model/#field-severitynumber),
+# kept as ints so this module stays free of the unstable logs API.
+DEBUG, INFO, WARN, ERROR, FATAL = 5, 9, 13, 17, 21
+SEVERITY_TEXT = {DEBUG: "DEBUG", INFO: "INFO", WARN: "WARN", ERROR: "ERROR", FATAL: "FATAL"}
+LEVEL_SEVERITY = {"DEBUG": DEBUG, "INFO": INFO, "WARNING": WARN, "ERROR": ERROR,
+                  "CRITICAL": FATAL}  # fmt: skip
+
+EVENT_NAME_PREFIX = "aga."
+AUDIT_EVENT_NAME = EVENT_NAME_PREFIX + EVENT_AUDIT
+UNKNOWN_EVENT_NAME = EVENT_NAME_PREFIX + "event"
+
+# Log attribute names (log records only; metric attributes live in aga_otel.semconv).
+A_EVENT_TYPE = "aga.event.type"
+A_SOURCE = "aga.event.source"
+A_LAYER = "aga.layer_idx"
+A_APPLIED = "aga.applied"
+A_GATE = "aga.gate_mean"
+A_ENTROPY = "aga.entropy_mean"
+A_LATENCY = "aga.latency_us"
+A_RESULTS = "aga.retrieval.results_count"
+A_INJECTED = "aga.retrieval.injected_count"
+A_BUDGET = "aga.retrieval.budget_remaining"
+A_IDS = "aga.retrieval.ids"
+A_SCORES = "aga.retrieval.scores"
+A_OPERATION = "aga.audit.operation"
+A_SUCCESS = "aga.audit.success"
+A_ERROR = "aga.audit.error"
+A_DETAILS = "aga.audit.details"  # canonical JSON text of the sanitised details
+A_MALFORMED = "aga.event.malformed"
+
+_MAX_LIST = 64  # retrieval ids/scores kept per record
+
+# Optional trace-context hook: an event may carry the emitter's SpanContext in this side
+# attribute (set on the emitting thread by a later context-capture feature). The worker
+# thread's own active span is never used: it is not the emitter's.
+SPAN_CONTEXT_ATTR = "otel_span_context"
+
+
+@dataclass
+class RecordSpec:
+    """Everything needed to emit one log record (and, for audit, the stored record)."""
+
+    event_name: str
+    severity: int
+    timestamp_ns: int
+    body: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    span_context: Any = None
+    audit: AuditRecord | None = None
+    malformed: bool = False
+
+    @property
+    def severity_text(self) -> str:
+        return SEVERITY_TEXT[self.severity]
+
+
+def severity_of(event_type: Any, data: Any) -> int:
+    """Forward DEBUG, retrieval INFO, audit INFO (WARN when it failed), others INFO."""
+    if event_type == EVENT_FORWARD:
+        return DEBUG
+    if event_type == EVENT_AUDIT:
+        ok = isinstance(data, dict) and data.get("success") is True
+        return INFO if ok else WARN
+    return INFO
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _timestamp(event: Any) -> float:
+    ts = _num(getattr(event, "timestamp", None))
+    return ts if ts is not None and ts > 0 else 0.0
+
+
+def build(event: Any, severity: int, redact_keys=(), max_detail_bytes: int = 16384) -> RecordSpec:
+    """Map one event (already past the level filter) to a :class:`RecordSpec`."""
+    etype = getattr(event, "type", None)
+    data = getattr(event, "data", None)
+    ts = _timestamp(event)
+    spec = RecordSpec(
+        event_name=EVENT_NAME_PREFIX + etype
+        if etype in (EVENT_FORWARD, EVENT_RETRIEVAL, EVENT_AUDIT)
+        else UNKNOWN_EVENT_NAME,
+        severity=severity,
+        timestamp_ns=int(ts * 1e9),
+        body="",
+        span_context=getattr(event, SPAN_CONTEXT_ATTR, None),
+    )
+    attrs = spec.attributes
+    attrs[A_EVENT_TYPE] = clean_text(etype, 128)
+    attrs[A_SOURCE] = clean_text(getattr(event, "source", "aga-core"), 128)
+    if not isinstance(data, dict):
+        spec.malformed = True
+        attrs[A_MALFORMED] = True
+        data = {"value": data}
+    if etype == EVENT_FORWARD:
+        _forward(spec, data)
+    elif etype == EVENT_RETRIEVAL:
+        _retrieval(spec, data)
+    elif etype == EVENT_AUDIT:
+        _audit(spec, data, ts, redact_keys, max_detail_bytes)
+    else:
+        spec.body = f"aga event {attrs[A_EVENT_TYPE]}"
+    return spec
+
+
+def _forward(spec: RecordSpec, d: dict) -> None:
+    layer, gate, entropy, lat = (
+        _int(d.get("layer_idx")),
+        _num(d.get("gate_mean")),
+        _num(d.get("entropy_mean")),
+        _num(d.get("latency_us")),
+    )
+    applied = d.get("aga_applied")
+    for key, value in ((A_LAYER, layer), (A_GATE, gate), (A_ENTROPY, entropy), (A_LATENCY, lat)):
+        if value is not None:
+            spec.attributes[key] = value
+    if isinstance(applied, bool):
+        spec.attributes[A_APPLIED] = applied
+    spec.malformed = spec.malformed or layer is None or not isinstance(applied, bool)
+    verb = "applied" if applied is True else "bypassed"
+    spec.body = f"layer {layer} forward {verb}"
+    if gate is not None and entropy is not None:
+        spec.body += f" (gate {gate:.3f}, entropy {entropy:.3f})"
+
+
+def _retrieval(spec: RecordSpec, d: dict) -> None:
+    layer, results, injected = (
+        _int(d.get("layer_idx")),
+        _int(d.get("results_count")),
+        _int(d.get("injected_count")),
+    )
+    budget = _int(d.get("budget_remaining"))
+    for key, value in (
+        (A_LAYER, layer),
+        (A_RESULTS, results),
+        (A_INJECTED, injected),
+        (A_BUDGET, budget),
+    ):
+        if value is not None:
+            spec.attributes[key] = value
+    ids, scores = d.get("ids"), d.get("scores")
+    if isinstance(ids, (list, tuple)):
+        spec.attributes[A_IDS] = [clean_text(i, 256) for i in ids[:_MAX_LIST]]
+    if isinstance(scores, (list, tuple)):
+        spec.attributes[A_SCORES] = [s for s in map(_num, scores[:_MAX_LIST]) if s is not None]
+    spec.malformed = spec.malformed or layer is None or results is None
+    spec.body = f"layer {layer} retrieval: {injected} of {results} results injected"
+
+
+def _audit(spec: RecordSpec, d: dict, event_ts: float, redact_keys, max_bytes: int) -> None:
+    op = d.get("operation")
+    if not isinstance(op, str) or not op:
+        spec.malformed = True
+        op = "<missing>" if op is None else op
+    ts = _num(d.get("timestamp"))
+    record = make_record(
+        ts if ts is not None and ts > 0 else event_ts,
+        op,
+        d.get("success"),
+        d.get("error"),
+        d.get("details"),
+        redact_keys,
+        max_bytes,
+        spec.attributes[A_SOURCE],
+    )
+    spec.audit = record
+    # The operation's own time is the record's time (the event's is when it was emitted).
+    spec.timestamp_ns = int(record.timestamp * 1e9)
+    spec.attributes.update(
+        {A_OPERATION: record.operation, A_SUCCESS: record.success, A_DETAILS: record.details_json}
+    )
+    if record.error is not None:
+        spec.attributes[A_ERROR] = record.error
+    outcome = "succeeded" if record.success else "failed"
+    spec.body = f"audit {record.operation} {outcome}"
+    if record.error:
+        spec.body += f": {record.error[:200]}"
