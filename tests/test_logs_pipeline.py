@@ -102,7 +102,9 @@ def test_debug_level_text_format_to_stderr_stream():
     p.handle_batch([forward(layer=7)])
     p.shutdown(5)
     text = stream.getvalue()
-    assert text.startswith("2023-11-14T22:13:20.000000Z DEBUG aga.forward layer 7 applied ")
+    assert text.startswith(
+        "2023-11-14T22:13:20.000000Z DEBUG aga.forward layer 7 forward applied (gate 0.700"
+    )
     assert "aga.layer_idx=7" in text and "aga.applied=True" in text
 
 
