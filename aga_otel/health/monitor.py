@@ -246,6 +246,17 @@ class HealthMonitor:
         self.status.success(SERVER_COMPONENT, f"{scheme} on {host}:{self.port}")
         return self.port
 
+    def close_inherited(self) -> None:
+        """In a forked child: close the inherited listening socket, wait for no thread.
+
+        The serving and check threads exist only in the parent; ``shutdown()`` would wait
+        for them. The parent's server is untouched (closing a copy of the fd).
+        """
+        self._closed = True
+        server, self._server, self._thread = self._server, None, None
+        if server is not None:
+            server.server_close()
+
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop the server and the check workers; idempotent, bounded by ``timeout``."""
         self._closed = True
