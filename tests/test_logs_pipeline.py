@@ -240,3 +240,31 @@ def test_unwritable_audit_path_degrades_keeps_backlog_and_recovers(tmp_path, cap
     p.shutdown(5)
     assert status.get("audit").status is Status.HEALTHY
     assert open_store("sqlite", blocker / "audit.db").count() == 30
+
+
+def test_simulated_workload_through_the_bridge(tmp_path):
+    """Contract bus → EventBridge worker → log pipeline, as the stack will wire it."""
+    from aga_otel.bridge import EventBridge
+    from aga_otel.contract import SimulatedPlugin, WorkloadProfile, WorkloadSimulator
+
+    log = tmp_path / "events.log"
+    p, status = pipeline(tmp_path, log_file=str(log))
+    plugin = SimulatedPlugin()
+    bridge = EventBridge([p], status=status)
+    bridge.subscribe(plugin.event_bus)
+    bridge.start()
+    sim = WorkloadSimulator(plugin, WorkloadProfile(layers=4, audit_probability=0.2), seed=3)
+    sim.start()
+    sim.run_steps(300)
+    assert bridge.drain(10)
+    bridge.stop(5)
+    p.shutdown(5)
+    audits = sum(sim.totals.audit.values())
+    retrievals = sum(sim.totals.retrieval.values())
+    stored = open_store("sqlite", tmp_path / "audit.db", read_only=True)
+    assert stored.count() == audits and stored.verify().ok
+    failed = sum(n for (_, ok), n in sim.totals.audit.items() if not ok)
+    assert len(stored.query(success=False, limit=10_000)) == failed
+    events = [r["event"] for r in lines(log)]
+    assert events.count("aga.audit") == audits and events.count("aga.retrieval") == retrievals
+    assert "aga.forward" not in events  # INFO level: forward events never became records
