@@ -1,0 +1,292 @@
+"""Zero-code integration with aga-core: one process-wide ``ObservabilityStack``.
+
+aga-core 4.4 ends ``AGAPlugin.__init__`` with::
+
+    from aga_observability import setup_observability   # ImportError ignored
+    setup_observability(plugin.event_bus, plugin.config)
+
+so :func:`setup_observability` is the entry point of every process that imports aga-core
+next to aga-otel. It must never raise into aga-core, must build at most one stack per
+process, and logs exactly one line (logger ``aga_otel.integration``) saying what it did.
+
+Usage::
+
+    import aga_otel.integration as obs
+
+    stack = obs.setup_observability(plugin.event_bus, plugin.config)  # or None: stayed off
+    obs.bind_plugin(plugin)            # plugin-backed gauges and health checks become real
+    ...
+    obs.shutdown_observability()       # also runs at interpreter exit
+
+Plugin binding: aga-core never binds the plugin. When ``setup_observability`` is called
+from inside ``AGAPlugin.__init__``, the plugin is the caller's ``self``; it is found by
+looking a few frames up (O(1), no heap scan) and bound through a weak proxy so that
+observability never keeps a discarded plugin (and its model hooks) alive. Pass
+``discover=False`` to turn this off, and :func:`bind_plugin` binds explicitly.
+:func:`discover_plugin` finds the owner of a bus from anywhere, at the cost of a heap scan.
+"""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import inspect
+import logging
+import os
+import sys
+import threading
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+from aga_otel.config import ObservabilityConfig
+
+__all__ = [
+    "bind_plugin",
+    "discover_plugin",
+    "get_global_stack",
+    "setup_observability",
+    "shutdown_observability",
+]
+
+logger = logging.getLogger("aga_otel.integration")
+
+_lock = threading.RLock()
+_stack: Any = None  # the process-wide ObservabilityStack, or None
+_buses: list[Any] = []  # buses subscribed to _stack, compared by identity
+_atexit_registered = False
+
+# How many caller frames to look through for the plugin's ``self``: aga-core calls us
+# directly from __init__, a subclass's __init__ may add one or two levels.
+_DISCOVERY_FRAMES = 4
+
+
+def _reset_lock_in_child() -> None:
+    # A fork taken while another thread held the lock would leave it held forever in the
+    # child; the child is single-threaded at this point, so a fresh lock is safe.
+    global _lock
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_lock_in_child)
+
+
+def to_observability_config(aga_config: Any) -> ObservabilityConfig:
+    """Map what aga-core (or a user) passes as ``aga_config`` to an ``ObservabilityConfig``.
+
+    ``None`` gives the defaults, an ``ObservabilityConfig`` is used as is, a mapping goes
+    through ``from_dict`` and anything else is treated as an ``AGAConfig``.
+    """
+    if aga_config is None:
+        return ObservabilityConfig()
+    if isinstance(aga_config, ObservabilityConfig):
+        return aga_config
+    if isinstance(aga_config, Mapping):
+        return ObservabilityConfig.from_dict(aga_config)
+    return ObservabilityConfig.from_aga_config(aga_config)
+
+
+def setup_observability(
+    event_bus: Any,
+    aga_config: Any = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    discover: bool = True,
+) -> Any:
+    """Start (once per process) the stack for ``event_bus``; return it, or None if off.
+
+    A later call with another bus subscribes that bus to the same stack; the first
+    configuration wins (a warning names the difference). Never raises.
+    """
+    try:
+        with _lock:
+            stack = _setup_locked(event_bus, aga_config, env)
+            if stack is not None and discover and stack.plugin is None:
+                plugin = _plugin_from_callers(event_bus)
+                if plugin is not None:
+                    stack.bind_plugin(plugin)
+            return stack
+    except Exception as exc:  # the contract: nothing may escape into AGAPlugin.__init__
+        logger.error("aga-otel: observability stayed off: %s: %s", type(exc).__name__, exc)
+        return None
+
+
+def _setup_locked(event_bus: Any, aga_config: Any, env: Mapping[str, str] | None) -> Any:
+    global _stack
+    if event_bus is None:
+        logger.warning("aga-otel: observability stayed off: no event bus was given")
+        return None
+    if _stack is not None:
+        return _join_existing(event_bus, aga_config, env)
+    config = to_observability_config(aga_config).resolve(env=env)
+    if not config.enabled:
+        logger.info(
+            "aga-otel: observability stayed off: disabled by configuration "
+            "(observability_enabled/enabled=False or OTEL_SDK_DISABLED=true)"
+        )
+        return None
+    from aga_otel.stack import ObservabilityStack  # heavy SDK imports only when enabled
+
+    stack = ObservabilityStack(event_bus, config, env=env)
+    try:
+        stack.start()
+    except Exception:
+        stack.shutdown(timeout=1.0)  # release whatever was built before the failure
+        raise
+    _stack = stack
+    _buses[:] = [event_bus]
+    _register_atexit()
+    logger.info(
+        "aga-otel: observability on (pid %d, service.instance.id %s): %s",
+        os.getpid(), stack.instance_id, stack.describe_endpoints(),
+    )  # fmt: skip
+    return stack
+
+
+def _join_existing(event_bus: Any, aga_config: Any, env: Mapping[str, str] | None) -> Any:
+    """A second plugin (or a repeated call): subscribe its bus to the running stack."""
+    stack = _stack
+    try:
+        differs = _config_difference(
+            stack.config, to_observability_config(aga_config).resolve(env=env)
+        )
+    except Exception as exc:  # the first configuration wins anyway: a bad later one is moot
+        differs = f"the new configuration is invalid ({exc})"
+    if any(bus is event_bus for bus in _buses):
+        note = "bus already subscribed"
+    else:
+        stack.add_event_bus(event_bus)
+        _buses.append(event_bus)
+        note = f"bus added ({len(_buses)} subscribed)"
+    if differs:
+        logger.warning(
+            "aga-otel: observability already running, %s; the first configuration wins, "
+            "ignored differences: %s", note, differs,
+        )  # fmt: skip
+    else:
+        logger.info("aga-otel: observability already running, %s", note)
+    return stack
+
+
+def _config_difference(first: ObservabilityConfig, second: ObservabilityConfig) -> str:
+    """``field: first -> second`` for every field that differs (empty when equal)."""
+    diffs = []
+    for name in sorted(ObservabilityConfig.field_names()):
+        a, b = getattr(first, name), getattr(second, name)
+        if name == "service_instance_id" and b is None:
+            continue  # the running stack generated its own; not a user difference
+        if a != b:
+            diffs.append(f"{name}: {a!r} -> {b!r}")
+    return ", ".join(diffs)
+
+
+def get_global_stack() -> Any:
+    """The process-wide stack created by :func:`setup_observability`, or None."""
+    return _stack
+
+
+def bind_plugin(plugin: Any) -> bool:
+    """Bind ``plugin`` to the global stack; True if there was a stack to bind to.
+
+    Its bus is subscribed too if it is not yet (e.g. the plugin was built before setup).
+    """
+    with _lock:
+        stack = _stack
+        if stack is None:
+            logger.warning("aga-otel: bind_plugin: no observability stack is running")
+            return False
+        bus = getattr(plugin, "event_bus", None)
+        if bus is not None and not any(b is bus for b in _buses):
+            stack.add_event_bus(bus)
+            _buses.append(bus)
+        stack.bind_plugin(plugin)
+        return True
+
+
+def shutdown_observability(timeout: float | None = None) -> None:
+    """Flush and stop the global stack. Idempotent; a new setup afterwards starts afresh."""
+    global _stack
+    with _lock:
+        stack, _stack = _stack, None
+        _buses.clear()
+    if stack is not None:
+        try:
+            stack.shutdown(timeout)
+        except Exception as exc:  # runs from atexit too: report, never raise
+            logger.warning("aga-otel: shutdown failed: %s", exc)
+
+
+def _register_atexit() -> None:
+    global _atexit_registered
+    if not _atexit_registered:
+        atexit.register(shutdown_observability)
+        _atexit_registered = True
+
+
+# --- plugin discovery ------------------------------------------------------------------------
+def _owns_bus(obj: Any, bus: Any) -> bool:
+    """True if ``obj`` looks like the AGAPlugin owning ``bus``.
+
+    ``inspect.getattr_static`` reads attributes without running properties or
+    ``__getattr__``, so probing arbitrary objects has no side effects.
+    """
+    if isinstance(obj, (type, dict)) or inspect.ismodule(obj) or inspect.isframe(obj):
+        return False
+    try:
+        if inspect.getattr_static(obj, "event_bus", None) is not bus:
+            return False
+        return callable(inspect.getattr_static(obj, "get_store_stats", None))
+    except Exception:
+        return False
+
+
+def _weak(plugin: Any) -> Any:
+    """A weak proxy to ``plugin`` (gauges fail open once it is gone); None if unsupported."""
+    try:
+        return weakref.proxy(plugin)
+    except TypeError:
+        return None
+
+
+def _plugin_from_callers(bus: Any) -> Any:
+    """The caller's ``self`` if it owns ``bus`` (the aga-core call site), weakly; else None."""
+    try:
+        frame = sys._getframe(2)  # skip this function and setup_observability
+    except (AttributeError, ValueError):
+        return None
+    try:
+        for _ in range(_DISCOVERY_FRAMES):
+            if frame is None:
+                return None
+            candidate = frame.f_locals.get("self")
+            if candidate is not None and _owns_bus(candidate, bus):
+                return _weak(candidate)
+            frame = frame.f_back
+        return None
+    finally:
+        del frame  # frames hold their locals: do not keep them alive
+
+
+def discover_plugin(bus: Any) -> Any:
+    """Find the one object that owns ``bus`` (``event_bus is bus`` and ``get_store_stats``).
+
+    Scans the objects referring to the bus with ``gc.get_referrers`` (a walk over every
+    GC-tracked object: tens of milliseconds in a large process, so call it once, never on
+    a hot path). Returns None if no object, or more than one, matches.
+    """
+    try:
+        referrers = gc.get_referrers(bus)
+        # An instance's attributes may live in a __dict__, which is then what refers to
+        # the bus; its owner is one more step away. One more walk covers all such dicts.
+        dicts = [r for r in referrers if isinstance(r, dict)]
+        candidates = referrers + (gc.get_referrers(*dicts) if dicts else [])
+        found: list[Any] = []
+        for obj in candidates:
+            if _owns_bus(obj, bus) and not any(obj is f for f in found):
+                found.append(obj)
+        del referrers, dicts, candidates
+        return found[0] if len(found) == 1 else None
+    except Exception as exc:
+        logger.debug("aga-otel: plugin discovery failed: %s", exc)
+        return None
