@@ -69,16 +69,27 @@ class Received:
         return out
 
     def log_records(self) -> list:
-        return [lr for req in self.requests["logs"] for rl in req.resource_logs
-                for sl in rl.scope_logs for lr in sl.log_records]
+        return [
+            lr
+            for req in self.requests["logs"]
+            for rl in req.resource_logs
+            for sl in rl.scope_logs
+            for lr in sl.log_records
+        ]
 
     def spans(self) -> list:
-        return [s for req in self.requests["traces"] for rs in req.resource_spans
-                for ss in rs.scope_spans for s in ss.spans]
+        return [
+            s
+            for req in self.requests["traces"]
+            for rs in req.resource_spans
+            for ss in rs.scope_spans
+            for s in ss.spans
+        ]
 
     def resources(self, signal: str) -> list:
-        attr = {"metrics": "resource_metrics", "logs": "resource_logs",
-                "traces": "resource_spans"}[signal]
+        attr = {"metrics": "resource_metrics", "logs": "resource_logs", "traces": "resource_spans"}[
+            signal
+        ]
         return [r.resource for req in self.requests[signal] for r in getattr(req, attr)]
 
 
@@ -123,9 +134,13 @@ class GrpcReceiver:
     def __init__(self) -> None:
         self.received = Received()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(self.received), self.server)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
+            _Metrics(self.received), self.server
+        )
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_Logs(self.received), self.server)
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(self.received), self.server)
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
+            _Traces(self.received), self.server
+        )
         self.port = self.server.add_insecure_port("127.0.0.1:0")
         self.endpoint = f"http://127.0.0.1:{self.port}"
 

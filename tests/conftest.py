@@ -1,0 +1,71 @@
+"""Shared fixtures: fresh stacks on free ports, the simulated plugin and workload."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # for otlp_receiver and helpers
+
+from aga_otel import ObservabilityConfig  # noqa: E402
+from aga_otel.contract import SimulatedPlugin, WorkloadProfile, WorkloadSimulator  # noqa: E402
+from aga_otel.stack import ObservabilityStack  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip locally when an external part is missing; fail in CI (CI=true)."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def local_config(**overrides) -> ObservabilityConfig:
+    """A config that binds nothing fixed: ports 0, no health server, no files."""
+    base = {
+        "prometheus_port": 0,
+        "prometheus_host": "127.0.0.1",
+        "health_enabled": False,
+        "health_port": 0,
+        "health_host": "127.0.0.1",
+        "log_enabled": False,
+        "alert_enabled": False,
+        "audit_storage_backend": "memory",
+    }
+    base.update(overrides)
+    return ObservabilityConfig(**base)
+
+
+@pytest.fixture
+def plugin() -> SimulatedPlugin:
+    return SimulatedPlugin()
+
+
+@pytest.fixture
+def make_stack():
+    """Build started stacks (env isolated from the machine's OTEL_*); all shut down after."""
+    stacks: list[ObservabilityStack] = []
+
+    def make(bus, config: ObservabilityConfig | None = None, env=None, **kw) -> ObservabilityStack:
+        stack = ObservabilityStack(bus, config or local_config(), env=env or {}, **kw)
+        stacks.append(stack.start())
+        return stack
+
+    yield make
+    for stack in stacks:
+        stack.shutdown(timeout=5)
+
+
+def simulate(
+    plugin: SimulatedPlugin, steps: int = 100, seed: int = 7, **profile
+) -> WorkloadSimulator:
+    sim = WorkloadSimulator(plugin, WorkloadProfile(**profile), seed=seed)
+    sim.start()
+    sim.run_steps(steps)
+    return sim
