@@ -76,8 +76,8 @@ class AuditWriter:
                     self._wake.set()
         if overflow:
             logger.error(
-                "audit backlog full (%d records); dropping new audit records until "
-                "the %s store accepts writes again",
+                "audit backlog full (%d records: the %s store is failing or slower than the "
+                "audit rate); counting and dropping new audit records",
                 self.max_backlog,
                 self.store.backend,
             )
