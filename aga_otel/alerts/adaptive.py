@@ -6,7 +6,10 @@ absolute deviation (MAD) of the values it evaluates over ``learning_seconds``, a
 when a value lies more than ``sensitivity`` robust standard deviations (1.4826 × MAD)
 from the median in the direction of the rule's operator (``>``/``>=`` above, ``<``/``<=``
 below, ``==`` either way) and, in addition, more than ``threshold`` away in absolute
-terms (0 by default). Median and MAD ignore the odd outlier that would drag a mean and
+terms (0 by default). It judges nothing before it has learned for ``learning_seconds``;
+afterwards the baseline rolls over the last ``max(learning_seconds, 1 h)`` so that the
+spread estimate rests on enough values (a 5-minute MAD is noisy enough to double the false
+alarms of a 4-sigma rule) while still following slow drift. Median and MAD ignore the odd outlier that would drag a mean and
 standard deviation along. Values seen while the rule is pending or firing are not
 learned, so an anomaly never becomes the new normal while it lasts.
 """
@@ -24,6 +27,10 @@ MIN_SAMPLES = 5
 # smallest wobble of a constant metric is not an "infinite-sigma" anomaly.
 RELATIVE_SCALE_FLOOR = 0.01
 ABSOLUTE_SCALE_FLOOR = 1e-12
+# How long the baseline remembers once learned, and a cap on values kept (a median over
+# 2000 values costs well under a millisecond per evaluation).
+BASELINE_MEMORY_SECONDS = 3600.0
+MAX_VALUES = 2000
 
 
 class RobustBaseline:
@@ -33,14 +40,15 @@ class RobustBaseline:
         self.learning_seconds = learning_seconds
         self.sensitivity = sensitivity
         self.min_deviation = abs(min_deviation)
-        self._values: deque[tuple[float, float]] = deque()
+        self.memory_seconds = max(learning_seconds, BASELINE_MEMORY_SECONDS)
+        self._values: deque[tuple[float, float]] = deque(maxlen=MAX_VALUES)
         self._first: float | None = None
 
     def learn(self, now: float, value: float) -> None:
         if self._first is None:
             self._first = now
         self._values.append((now, value))
-        while self._values and self._values[0][0] < now - self.learning_seconds:
+        while self._values and self._values[0][0] < now - self.memory_seconds:
             self._values.popleft()
 
     def ready(self, now: float) -> bool:

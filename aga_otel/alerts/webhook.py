@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -29,6 +30,8 @@ from aga_otel.alerts.payloads import FORMATS
 from aga_otel.status import StatusBoard
 
 log = logging.getLogger("aga_otel.alerts.webhook")
+# urllib3 logs the request path when it retries (WARNING) and on every request (DEBUG).
+URLLIB3_LOGGER = "urllib3.connectionpool"
 
 COMPONENT = "alerts.webhook"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -86,6 +89,8 @@ class WebhookChannel:
         adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=1)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
+        self._redactor = UrlRedactor(url)
+        logging.getLogger(URLLIB3_LOGGER).addFilter(self._redactor)
         status.register(COMPONENT, detail="configured")
         self._thread = threading.Thread(
             target=self._run, name="aga-otel-alert-webhook", daemon=True
@@ -121,6 +126,7 @@ class WebhookChannel:
         self._thread.join(max(0.0, self._deadline - time.monotonic()))
         if not self._thread.is_alive():
             self._session.close()
+            logging.getLogger(URLLIB3_LOGGER).removeFilter(self._redactor)
 
     # --- the sender thread --------------------------------------------------------------
     def _run(self) -> None:
@@ -163,3 +169,30 @@ class WebhookChannel:
         # One clear line when delivery starts failing; repeats go to debug.
         (log.warning if first else log.debug)("alert webhook delivery failed: %s", reason)
         self._status.failure(COMPONENT, detail=f"delivery failed: {reason}")
+
+
+class UrlRedactor(logging.Filter):
+    """Rewrites urllib3 log records that would show the webhook's path or query (tokens)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        parts = urlsplit(url)
+        secrets = [f"{parts.path}?{parts.query}" if parts.query else "", parts.query]
+        if parts.path not in ("", "/"):
+            secrets.append(parts.path)
+        if parts.password:
+            secrets.append(parts.password)
+        self._secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        try:
+            text = record.getMessage()
+        except Exception:
+            return True
+        if any(s in text for s in self._secrets):
+            for s in self._secrets:
+                text = text.replace(s, "/<redacted>")
+            record.msg, record.args = text, ()
+        return True
