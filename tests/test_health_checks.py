@@ -19,6 +19,7 @@ from aga_otel.health.pipeline_checks import (
     component_result,
 )
 from aga_otel.health.plugin_checks import plugin_checks
+from aga_otel.health.pool import DaemonPool
 from aga_otel.health.result import CheckResult, normalize, redact, safe_data
 from aga_otel.health.runner import CheckRunner
 from aga_otel.status import Status
@@ -252,3 +253,32 @@ def test_runner_rejects_bad_and_duplicate_names():
     with pytest.raises(TypeError):
         runner.add("b", "not callable")
     runner.shutdown()
+
+
+def test_daemon_pool_runs_everything_and_idles_out():
+    pool = DaemonPool(max_workers=4, idle_timeout=0.1)
+    futures = []
+    lock = threading.Lock()
+
+    def submit_many():
+        for i in range(100):
+            fut = pool.submit(lambda i=i: i * 2)
+            with lock:
+                futures.append((i, fut))
+
+    submitters = [threading.Thread(target=submit_many) for _ in range(8)]
+    for t in submitters:
+        t.start()
+    for t in submitters:
+        t.join()
+    assert all(fut.result(timeout=10) == i * 2 for i, fut in futures)
+    assert len(futures) == 800
+    assert 1 <= pool.threads <= 4
+    deadline = time.monotonic() + 10
+    while pool.threads:  # idle workers leave: an idle process holds no health threads
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert pool.submit(lambda: "again").result(timeout=10) == "again"
+    pool.shutdown()
+    with pytest.raises(RuntimeError):
+        pool.submit(lambda: None).result(timeout=1)

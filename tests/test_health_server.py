@@ -221,6 +221,21 @@ def test_port_in_use_is_a_clear_error_and_the_rest_works(caplog):
             server.monitor.shutdown(2.0)
 
 
+def test_ipv6_loopback():
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    server = Server(health_host="::1")
+    try:
+        conn = http.client.HTTPConnection("::1", server.port, timeout=10)
+        conn.request("GET", "/livez")
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        server.monitor.shutdown(2.0)
+
+
 def test_shutdown_closes_the_port(srv):
     port = srv.port
     srv.monitor.shutdown(2.0)

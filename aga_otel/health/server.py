@@ -131,6 +131,7 @@ class _SilentHandler(WSGIRequestHandler):
 
 class _HealthServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True  # a stalled client never keeps the process alive
+    request_queue_size = 128  # listen backlog; socketserver's 5 drops SYNs in a probe storm
     ssl_context: ssl.SSLContext | None = None
 
     def server_bind(self) -> None:
