@@ -37,19 +37,26 @@ __all__ = [
 
 
 def build_alert_manager(
-    config: ObservabilityConfig, status: StatusBoard, meter: Meter
+    config: ObservabilityConfig,
+    status: StatusBoard,
+    meter: Meter,
+    *,
+    service_instance_id: str | None = None,
 ) -> AlertManager:
     """The stack's alert engine for ``config``.
 
     Register the result with ``reader.add_consumer``. With ``alert_enabled`` false it has
     no rules and no webhook (inert, but the stack's ``alert_manager`` attribute still works).
+    ``service_instance_id`` (the stack's generated id when the config has none) is sent in
+    webhook bodies.
     """
     enabled = config.alert_enabled
     webhook = None
     if enabled and config.alert_webhook_url:
         service = {"name": config.service_name}
-        if config.service_instance_id:
-            service["instance_id"] = config.service_instance_id
+        instance = service_instance_id or config.service_instance_id
+        if instance:
+            service["instance_id"] = instance
         webhook = WebhookChannel(
             config.alert_webhook_url, config.alert_webhook_format, service, status
         )
