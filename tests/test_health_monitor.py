@@ -27,13 +27,24 @@ class Harness:
         self.plugin = plugin
         self.stats = dict(OK_STATS)
         self.is_ready = True
+        self.broken = False  # the stack's callables raise (they are not supposed to)
         self.status = StatusBoard(clock=lambda: 1000.0)
         self.monitor = HealthMonitor(
             ObservabilityConfig(health_host="127.0.0.1", health_port=0), self.status, meter,
-            plugin=lambda: self.plugin, bridge_stats=lambda: self.stats,
-            ready=lambda: self.is_ready, clock=lambda: self.now, wall_clock=lambda: 1234.5,
+            plugin=lambda: self.plugin, bridge_stats=self.bridge_stats,
+            ready=self.ready, clock=lambda: self.now, wall_clock=lambda: 1234.5,
             **kwargs,
         )  # fmt: skip
+
+    def bridge_stats(self) -> dict:
+        if self.broken:
+            raise RuntimeError("bridge gone")
+        return self.stats
+
+    def ready(self) -> bool:
+        if self.broken:
+            raise RuntimeError("stack gone")
+        return self.is_ready
 
     def close(self) -> None:
         self.monitor.shutdown(2.0)
@@ -150,13 +161,10 @@ def test_readiness_needs_the_stack_and_a_writable_audit_store(h):
 
 
 def test_probes_survive_raising_callables(h):
-    def boom():
-        raise RuntimeError("x")
-
-    h.monitor._bridge_stats = boom  # the stack's callables are not supposed to raise
-    h.monitor._ready = boom
+    h.broken = True
     assert h.monitor.liveness()[0] is False
     assert h.monitor.readiness()[0] is False
+    assert h.monitor.report()["checks"]["pipeline.worker"]["status"] == "unhealthy"
 
 
 def test_health_gauge_exported_per_component():

@@ -99,6 +99,7 @@ def test_status_codes_for_each_state(srv, state, codes):
     assert tuple(srv.code(p) for p in ALL) == codes
     status, headers, body = srv.request("/health")
     assert headers["Content-Type"].startswith("application/json")
+    assert headers["Server"] == "aga-otel"  # no Python version disclosed
     assert json.loads(body)["status"] == {
         "not_ready": "healthy",
         "worker_dead": "unhealthy",
@@ -173,6 +174,7 @@ def test_malformed_request_lines(srv, payload, code):
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.split(b"\r\n", 1)[0].split(b" ")[1] == code
     assert json.loads(body)["error"]  # a fixed phrase, never an echo of the request
+    assert b"Python" not in head
     assert srv.code("/livez") == 200
 
 

@@ -29,6 +29,7 @@ LIVE_PATH = "/livez"
 READY_PATH = "/readyz"
 ALIAS_PATH = "/healthz"
 _ALLOWED = "GET, HEAD"
+SERVER_NAME = "aga-otel"
 
 
 class HealthSource(Protocol):
@@ -96,6 +97,7 @@ def _respond(
         ("Content-Type", "application/json; charset=utf-8"),
         ("Content-Length", str(len(payload))),
         ("Cache-Control", "no-store"),
+        ("Server", SERVER_NAME),  # instead of wsgiref's, which names the Python version
         *(extra or []),
     ]
     start_response(f"{code.value} {code.phrase}", headers)
@@ -115,6 +117,7 @@ class _SilentHandler(WSGIRequestHandler):
     # http.server answers a malformed request line "as HTTP/0.9", i.e. with a bare HTML
     # body and no status line; answer it as HTTP/1.0 so every client sees the 4xx code.
     default_request_version = "HTTP/1.0"
+    server_version, sys_version = SERVER_NAME, ""  # the Server header of error answers
     error_content_type = "application/json"
     error_message_format = '{"error": "%(message)s"}\n'
 
