@@ -17,14 +17,17 @@ from opentelemetry.sdk.resources import Resource
 
 from aga_otel import semconv as sc
 from aga_otel._version import __version__
+from aga_otel.alerts import build_alert_manager
 from aga_otel.bridge import EventBridge
 from aga_otel.config import ObservabilityConfig
 from aga_otel.exporters.otlp import ExporterConsumer, create_metric_exporter, signal_enabled
 from aga_otel.exporters.prometheus import PrometheusEndpoint
+from aga_otel.health import build_health
+from aga_otel.logs import build_log_pipeline
 from aga_otel.metrics.gauges import register_gauges
 from aga_otel.metrics.reader import SharedMetricReader
 from aga_otel.metrics.recorder import MetricsRecorder, create_instrument
-from aga_otel.status import StatusBoard
+from aga_otel.status import Status, StatusBoard
 
 logger = logging.getLogger("aga_otel")
 
@@ -102,12 +105,48 @@ class ObservabilityStack:
         )
         self.meter = self.meter_provider.get_meter(sc.METER_NAME, __version__)
         recorder = MetricsRecorder(self.meter, cfg.per_layer_attributes, cfg.max_layers)
-        self.bridge = EventBridge([recorder], cfg.queue_size, self.status)
+        sinks: list = [recorder]
+        # The log pipeline always exists: audit events reach the audit trail even when
+        # log records are off.
+        self.log_exporter = _optional_component(
+            "logs", self.status, lambda: build_log_pipeline(cfg, self.status, self.resource)
+        )
+        if self.log_exporter is not None:
+            sinks.append(self.log_exporter)
+            self.audit_storage = self.log_exporter.audit_store
+        self.bridge = EventBridge(sinks, cfg.queue_size, self.status)
         register_gauges(self.meter, lambda: self.plugin, recorder.activation, self.bridge.stats)
         failures = create_instrument(self.meter, sc.BY_KEY["export_failures"])
         failures.add(0, {sc.ATTR_EXPORTER: "otlp"})  # the series exists from the start
+        self._start_local_consumers(child)
         self._start_metric_sinks(failures, child)
         self.bridge.start()
+
+    def _start_local_consumers(self, child: bool) -> None:
+        """Alerts and health read the shared reader's snapshots (no reader of their own)."""
+        cfg = self.config
+        self.alert_manager = _optional_component(
+            "alerts", self.status, lambda: build_alert_manager(cfg, self.status, self.meter)
+        )
+        if self.alert_manager is not None and cfg.alert_enabled:
+            self.reader.add_consumer(self.alert_manager)
+        if cfg.health_enabled:
+            self.health = _optional_component(
+                "health",
+                self.status,
+                lambda: build_health(
+                    cfg,
+                    self.status,
+                    self.meter,
+                    plugin=lambda: self.plugin,
+                    bridge_stats=self.bridge.stats,
+                    ready=lambda: self.ready,
+                ),
+            )
+            if self.health is not None:
+                self.reader.add_consumer(self.health)
+                if not child:  # a forked child never rebinds the parent's port
+                    self.health.start_server()
 
     def _start_metric_sinks(self, failures, child: bool) -> None:
         cfg, reader = self.config, self.reader
@@ -185,6 +224,11 @@ class ObservabilityStack:
             self.prometheus.shutdown()
         if self.reader is not None:
             self.reader.shutdown_consumers(left())
+        if self.log_exporter is not None:
+            try:
+                self.log_exporter.shutdown(left())
+            except Exception as exc:
+                logger.warning("aga-otel: log pipeline shutdown: %s", exc)
         if self.meter_provider is not None:
             try:
                 self.meter_provider.shutdown(timeout_millis=left() * 1000)
@@ -259,3 +303,13 @@ def _reinit_in_child(ref: weakref.ref) -> None:
         stack._after_fork_in_child()
     except Exception:  # never break the child process
         logger.exception("aga-otel: re-initialisation after fork failed; telemetry is off")
+
+
+def _optional_component(name: str, status: StatusBoard, build):
+    """Build one component; a failure disables it (logged, on the status board), not the stack."""
+    try:
+        return build()
+    except Exception as exc:
+        logger.error("aga-otel: %s component could not start: %s", name, exc)
+        status.failure(name, f"could not start: {exc}", Status.UNHEALTHY)
+        return None
