@@ -15,7 +15,8 @@ from aga_otel.health import HealthMonitor, build_health
 
 
 def health_of(stack) -> HealthMonitor:
-    """The stack's monitor; wired here the way the stack wires it until stack.py does."""
+    """The stack's monitor (stack.py builds it when health_enabled); built the same way
+    here if the stack in use predates that wiring."""
     if stack.health is None:
         stack.health = build_health(
             stack.config, stack.status, stack.meter, plugin=lambda: stack.plugin,
