@@ -1,0 +1,20 @@
+# Image for `aga-otel demo` (the demo service of collector/docker-compose.yml).
+# Build context: the repository root.
+FROM python:3.12-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY aga_otel ./aga_otel
+COPY aga_observability ./aga_observability
+RUN pip install --no-compile . && rm -rf /src
+
+# Run unprivileged; the demo needs no file system access beyond its working directory.
+RUN useradd --create-home --uid 10001 aga
+USER aga
+WORKDIR /home/aga
+
+# aga-otel's defaults (ObservabilityConfig): Prometheus endpoint and health server.
+EXPOSE 9464 8080
+ENTRYPOINT ["aga-otel"]
+CMD ["demo"]

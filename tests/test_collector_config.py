@@ -1,0 +1,188 @@
+"""The bundled stack, checked structurally (no docker engine here): the Collector
+pipelines, docker-compose services and mounts, and the ports every part agrees on."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aga_otel.config import ObservabilityConfig
+from aga_otel.dashboards import DASHBOARDS
+
+ROOT = Path(__file__).resolve().parents[1]
+COLLECTOR = ROOT / "collector"
+DEFAULTS = ObservabilityConfig()
+# Current contrib component names (deprecated aliases such as `logging` are not allowed).
+KNOWN = {
+    "receivers": {"otlp"},
+    "processors": {"memory_limiter", "batch"},
+    "exporters": {"prometheus", "debug"},
+    "extensions": {"health_check"},
+}
+
+
+def load(rel: str) -> dict:
+    return yaml.safe_load((COLLECTOR / rel).read_text())
+
+
+@pytest.fixture(scope="module")
+def otel() -> dict:
+    return load("otel-collector.yaml")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return load("docker-compose.yml")
+
+
+@pytest.fixture(scope="module")
+def prometheus() -> dict:
+    return load("prometheus/prometheus.yml")
+
+
+def port(endpoint: str) -> int:
+    return int(endpoint.rsplit(":", 1)[1].split("/")[0])
+
+
+def published(service: dict) -> set[int]:
+    return {int(str(p).split(":")[-1].split("/")[0]) for p in service.get("ports", [])}
+
+
+def mounts(service: dict) -> dict[str, str]:
+    """container path → host path (relative to collector/) of each bind mount."""
+    out = {}
+    for volume in service.get("volumes", []):
+        host, container = volume.split(":")[:2]
+        out[container] = host
+    return out
+
+
+def test_every_pipeline_component_is_defined_and_current(otel):
+    pipelines = otel["service"]["pipelines"]
+    assert {"metrics", "logs"} <= set(pipelines)
+    for name, pipeline in pipelines.items():
+        for kind in ("receivers", "processors", "exporters"):
+            for component in pipeline.get(kind, []):
+                assert component in (otel.get(kind) or {}), f"{name}: {kind[:-1]} {component}"
+                assert component.split("/")[0] in KNOWN[kind], f"unexpected {component}"
+        # memory_limiter must run before anything else buffers data, batch after it
+        assert pipeline["processors"] == ["memory_limiter", "batch"], name
+    for ext in otel["service"]["extensions"]:
+        assert ext in otel["extensions"] and ext in KNOWN["extensions"]
+    assert "logging" not in otel["exporters"]
+
+
+def test_collector_endpoints(otel):
+    protocols = otel["receivers"]["otlp"]["protocols"]
+    assert protocols["grpc"]["endpoint"] == "0.0.0.0:4317"
+    assert protocols["http"]["endpoint"] == "0.0.0.0:4318"
+    prom = otel["exporters"]["prometheus"]
+    assert port(prom["endpoint"]) == 8889
+    assert prom["resource_to_telemetry_conversion"]["enabled"] is True
+    assert otel["extensions"]["health_check"]["endpoint"].startswith("0.0.0.0:")
+
+
+def test_images_are_pinned(compose):
+    for name, service in compose["services"].items():
+        if "build" in service:
+            continue
+        image = service["image"]
+        assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", image), f"{name}: {image} not pinned"
+
+
+def test_every_mounted_file_exists(compose):
+    for name, service in compose["services"].items():
+        for container, host in mounts(service).items():
+            assert (COLLECTOR / host).exists(), f"{name}: {host} (→ {container}) missing"
+        build = service.get("build")
+        if build:
+            assert (COLLECTOR / build["context"] / build["dockerfile"]).is_file(), name
+
+
+def test_collector_service_mounts_its_config_and_publishes_its_ports(compose, otel):
+    service = compose["services"]["otel-collector"]
+    config_arg = next(a for a in service["command"] if a.startswith("--config="))
+    assert mounts(service)[config_arg.split("=", 1)[1]] == "./otel-collector.yaml"
+    endpoints = [p["endpoint"] for p in otel["receivers"]["otlp"]["protocols"].values()]
+    endpoints += [otel["exporters"]["prometheus"]["endpoint"]]
+    endpoints += [otel["extensions"]["health_check"]["endpoint"]]
+    assert {port(e) for e in endpoints} <= published(service)
+
+
+def test_demo_service_pushes_to_the_collector(compose, otel):
+    demo = compose["services"]["aga-demo"]
+    assert demo["deploy"]["replicas"] >= 2
+    args = demo["command"]
+    endpoint = args[args.index("--otlp-endpoint") + 1]
+    protocol = args[args.index("--otlp-protocol") + 1]
+    receiver = otel["receivers"]["otlp"]["protocols"]["grpc" if protocol == "grpc" else "http"]
+    assert endpoint == f"http://otel-collector:{port(receiver['endpoint'])}"
+    # the demo's own ports are aga-otel's defaults, exposed by the image and the service
+    dockerfile = (COLLECTOR / demo["build"]["context"] / demo["build"]["dockerfile"]).read_text()
+    exposed = {
+        int(p) for line in re.findall(r"^EXPOSE (.+)$", dockerfile, re.M) for p in line.split()
+    }
+    assert {DEFAULTS.prometheus_port, DEFAULTS.health_port} <= exposed
+    assert {int(p) for p in demo["expose"]} == exposed
+    probe = " ".join(demo["healthcheck"]["test"])
+    assert f"localhost:{DEFAULTS.health_port}{DEFAULTS.health_path}" in probe
+
+
+def test_prometheus_scrapes_the_collector_and_loads_the_rules(compose, prometheus, otel):
+    assert prometheus["global"]["scrape_interval"] == "5s"
+    jobs = {j["job_name"]: j for j in prometheus["scrape_configs"]}
+    target = jobs["otel-collector"]["static_configs"][0]["targets"][0]
+    assert target == f"otel-collector:{port(otel['exporters']['prometheus']['endpoint'])}"
+    assert jobs["otel-collector"]["honor_labels"] is True
+    service = compose["services"]["prometheus"]
+    m = mounts(service)
+    config_arg = next(a for a in service["command"] if a.startswith("--config.file="))
+    assert m[config_arg.split("=", 1)[1]] == "./prometheus/prometheus.yml"
+    assert prometheus["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+    assert m["/etc/prometheus/rules"] == "./prometheus/rules"
+    am = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0]
+    assert am.split(":")[0] in compose["services"]
+    assert port(am) in published(compose["services"]["alertmanager"])
+    assert 9090 in published(service)
+
+
+def test_rule_windows_cover_four_scrape_intervals(prometheus):
+    interval = int(prometheus["global"]["scrape_interval"].rstrip("s"))
+    units = {"s": 1, "m": 60, "h": 3600}
+    windows = []
+    for path in sorted((COLLECTOR / "prometheus" / "rules").glob("*.yml")):
+        for group in (yaml.safe_load(path.read_text()) or {}).get("groups", []):
+            for rule in group["rules"]:
+                for n, unit in re.findall(r"\[(\d+)([smh])\]", rule["expr"]):
+                    windows.append((int(n) * units[unit], rule.get("alert") or rule.get("record")))
+    assert all(w >= 4 * interval for w, _ in windows), [r for w, r in windows if w < 4 * interval]
+
+
+def test_alertmanager_routes_to_defined_receivers():
+    am = load("alertmanager/alertmanager.yml")
+    names = {r["name"] for r in am["receivers"]}
+    routes = [am["route"], *am["route"].get("routes", [])]
+    assert all(r["receiver"] in names for r in routes)
+
+
+def test_grafana_provisioning(compose):
+    grafana = compose["services"]["grafana"]
+    m = mounts(grafana)
+    datasources = load("grafana/provisioning/datasources/datasources.yml")["datasources"]
+    prom = next(d for d in datasources if d["type"] == "prometheus")
+    assert prom["uid"] == "aga-prometheus" and prom["isDefault"] is True
+    assert prom["url"] == "http://prometheus:9090"
+    assert (
+        prom["jsonData"]["timeInterval"]
+        == load("prometheus/prometheus.yml")["global"]["scrape_interval"]
+    )
+    providers = load("grafana/provisioning/dashboards/dashboards.yml")["providers"]
+    path = providers[0]["options"]["path"]
+    assert m[path] == "../dashboards"
+    for name in DASHBOARDS:
+        assert (COLLECTOR / m[path] / name).is_file(), name
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith(path + "/") and home.rsplit("/", 1)[1] in DASHBOARDS

@@ -1,0 +1,156 @@
+"""The generated Grafana dashboard: committed copy, structure, filters, units, names."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from aga_otel import semconv
+from aga_otel.dashboards import DASHBOARDS, generate_dashboard, iter_queries, render
+from aga_otel.dashboards.aga import FILTER, FILTERS
+from aga_otel.dashboards.cli import run
+from aga_otel.dashboards.promql import expand, family, metric_names
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED = ROOT / "dashboards"
+ALLOWED_UNITS = {"s", "percentunit", "short", "ops"}
+GROUPS = ["Overview", "Forward performance", "Gate and entropy", "Retrieval", "Audit",
+          "Telemetry pipeline"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def board() -> dict:
+    return generate_dashboard()
+
+
+def panels(board: dict) -> list[dict]:
+    return [p for p in board["panels"] if p["type"] != "row"]
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_committed_json_equals_generator_output(name):
+    committed = (COMMITTED / name).read_text(encoding="utf-8")
+    assert committed == render(DASHBOARDS[name]()), "run: aga-otel dashboards --write dashboards"
+
+
+def test_generate_dashboard_writes_the_same_json(tmp_path, board):
+    out = tmp_path / "aga.json"
+    returned = generate_dashboard(out)
+    assert returned == board
+    assert json.loads(out.read_text()) == json.loads((COMMITTED / "aga-otel.json").read_text())
+
+
+def test_cli_check_detects_stale_and_write_fixes(tmp_path, capsys):
+    class Args:
+        write = None
+        check = str(tmp_path)
+
+    assert run(Args()) == 1  # nothing written yet
+    Args.write, Args.check = str(tmp_path), None
+    assert run(Args()) == 0
+    Args.write, Args.check = None, str(tmp_path)
+    assert run(Args()) == 0
+    (tmp_path / "aga-otel.json").write_text("{}\n")
+    assert run(Args()) == 1
+    assert "out of date" in capsys.readouterr().out
+
+
+def test_rows_in_order_and_layout_fits_the_grid(board):
+    rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
+    assert rows == GROUPS
+    ids = [p["id"] for p in board["panels"]]
+    assert len(ids) == len(set(ids))
+    for p in board["panels"]:
+        g = p["gridPos"]
+        assert g["x"] + g["w"] <= 24, p["title"]
+
+
+def test_datasource_variable_used_everywhere(board):
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for p in panels(board):
+        assert p["datasource"]["uid"] == "${datasource}", p["title"]
+        for t in p["targets"]:
+            assert t["datasource"]["uid"] == "${datasource}", p["title"]
+
+
+def test_filter_variables_default_to_match_all(board):
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    for name, _, label in FILTERS:
+        var = variables[name]
+        assert var["includeAll"] and var["allValue"] == ".*", name
+        assert var["current"]["value"] == ["$__all"], name
+        assert f", {label})" in var["query"]["query"], name
+    # direct scrape labels and Collector resource labels are both filterable
+    assert {label for _, _, label in FILTERS} == {
+        "job", "instance", "service_name", "service_instance_id"
+    }  # fmt: skip
+
+
+def test_every_selector_carries_every_filter(board):
+    for title, expr in iter_queries(board):
+        selectors = re.findall(r"[a-z_:]+\{[^}]*\}", expr)
+        assert selectors, title
+        for selector in selectors:
+            assert FILTER in selector, f"{title}: {selector}"
+
+
+def test_every_panel_has_a_unit(board):
+    for p in panels(board):
+        defaults = p["fieldConfig"]["defaults"]
+        assert defaults.get("unit") in ALLOWED_UNITS, p["title"]
+        if p["type"] == "heatmap":
+            assert p["options"]["calculate"] is False
+            assert all(t["format"] == "heatmap" for t in p["targets"])
+
+
+def test_units_match_the_metric(board):
+    by_title = {p["title"]: p for p in panels(board)}
+    assert by_title["Activation rate"]["fieldConfig"]["defaults"]["unit"] == "percentunit"
+    assert by_title["Knowledge utilisation"]["fieldConfig"]["defaults"]["unit"] == "percentunit"
+    assert by_title["Forward duration p50 / p95 / p99"]["fieldConfig"]["defaults"]["unit"] == "s"
+    assert by_title["Knowledge items"]["fieldConfig"]["defaults"]["unit"] == "short"
+
+
+def test_queries_only_name_metrics_of_the_table(board):
+    families = {m.prometheus_name for m in semconv.METRICS}
+    used = set()
+    for title, expr in iter_queries(board):
+        for name in metric_names(expr):
+            fam = family(name, families)
+            assert fam, f"{title}: {name} is not in aga_otel.semconv.METRICS"
+            used.add(fam)
+    # every metric of the table is on the dashboard, except build info (labels only)
+    assert families - used == {semconv.prom("build_info")}
+
+
+def test_required_panels_present(board):
+    text = json.dumps([p["targets"] for p in panels(board)])
+    for q in ("0.5", "0.95", "0.99"):
+        assert f"histogram_quantile({q}, " in text
+    kinds = {p["title"]: p["type"] for p in panels(board)}
+    assert kinds["Gate value distribution"] == "heatmap"
+    assert kinds["Entropy distribution"] == "heatmap"
+    assert kinds["Retrieval score distribution"] == "heatmap"
+
+
+@pytest.mark.parametrize(
+    ("expr", "names"),
+    [
+        ('sum by (le) (rate(a_bucket{x=~"$job"}[$__rate_interval]))', {"a_bucket"}),
+        ("(max by (s) (avg_over_time(b[60s]))) > 0.95", {"b"}),
+        ("c_total / ignoring(le) d offset 5m and on(job) up == bool 1", {"c_total", "d", "up"}),
+        ('x{le=~"5e-06|0\\\\.000005"} * 1000000', {"x"}),
+    ],
+)
+def test_metric_names_parser(expr, names):
+    assert metric_names(expr) == names
+
+
+def test_expand_replaces_grafana_variables():
+    expr = 'rate(a{job=~"$job", i=~"${instance}"}[$__rate_interval])'
+    assert expand(expr, {"__rate_interval": "10s"}) == 'rate(a{job=~".*", i=~".*"}[10s])'

@@ -1,0 +1,183 @@
+"""Every dashboard query and every rule, proven against a real Prometheus scraping real
+``aga-otel demo`` processes; plus ``promtool check config`` on the bundled config.
+
+Fails instead of skipping when CI=true and the Prometheus binaries are missing.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+from test_prometheus_server_support import (
+    PROMETHEUS,
+    PROMTOOL,
+    Prometheus,
+    require_binary,
+    start_demo,
+    stop,
+    wait_for,
+)
+
+from aga_otel.dashboards import generate_dashboard, iter_queries
+from aga_otel.dashboards.aga import FILTERS
+from aga_otel.dashboards.promql import expand, metric_names
+
+ROOT = Path(__file__).resolve().parents[1]
+COLLECTOR = ROOT / "collector"
+RULES_DIR = COLLECTOR / "prometheus" / "rules"
+RULE_FILES = sorted(RULES_DIR.glob("*.yml"))
+# What Grafana would substitute for a 1 s scrape interval and a short time range.
+GRAFANA_VARS = {"__rate_interval": "10s", "__range": "1m", "__interval": "2s"}
+WARMUP_S = 12  # seconds of scrapes before querying: several samples in every rate window
+
+
+def _rules() -> list[dict]:
+    rules = []
+    for path in RULE_FILES:
+        for group in (yaml.safe_load(path.read_text()) or {}).get("groups", []):
+            for rule in group.get("rules", []):
+                rules.append({**rule, "file": path.name})
+    return rules
+
+
+RULES = _rules()
+DASHBOARD_QUERIES = sorted(set(iter_queries(generate_dashboard())))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """Two demos scraped every second by one Prometheus that loads the bundled rules."""
+    require_binary(PROMETHEUS)
+    work = tmp_path_factory.mktemp("prometheus")
+    demos = [start_demo(seed, work / f"demo{seed}.log") for seed in (1, 2)]
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(RULES_DIR / "*.yml")],
+        "scrape_configs": [
+            {"job_name": "aga-demo", "static_configs": [{"targets": [d.target for d in demos]}]}
+        ],
+    }
+    prom = None
+    try:
+        prom = Prometheus(work, config)
+        wait_for(lambda: len(prom.query("up == 1")) == 2, 15, "both demos up")
+        time.sleep(WARMUP_S)
+        yield prom, demos
+    finally:
+        if prom is not None:
+            prom.close()
+        for demo in demos:
+            stop(demo.proc)
+
+
+def _signal(expr: str) -> str:
+    """An alert's expression without its final threshold comparison, e.g.
+    ``(histogram_quantile(...)) > 0.001`` → ``(histogram_quantile(...))``: the signal must
+    have data even while the alert (rightly) does not fire."""
+    m = re.fullmatch(r"\s*(\(.*\))\s*(?:>|<|>=|<=|==|!=)\s*[-+0-9.eE]+\s*", expr, re.S)
+    return m.group(1) if m else expr
+
+
+@pytest.mark.parametrize(
+    ("title", "expr"), DASHBOARD_QUERIES, ids=[t for t, _ in DASHBOARD_QUERIES]
+)
+def test_dashboard_query_returns_data(stack, title, expr):
+    prom, _ = stack
+    result = prom.query(expand(expr, GRAFANA_VARS))
+    assert result, f"panel {title!r}: no data for {expand(expr, GRAFANA_VARS)}"
+
+
+def test_instance_filter_selects_one_demo(stack):
+    prom, demos = stack
+    wanted = demos[0].target
+    expr = next(e for t, e in DASHBOARD_QUERIES if t.startswith("Forward rate by instance"))
+    # A regex inside a PromQL string literal: its backslashes are escaped once more.
+    pattern = re.escape(wanted).replace("\\", "\\\\")
+    result = prom.query(expand(expr, {**GRAFANA_VARS, "instance": pattern}))
+    assert result and {r["metric"]["instance"] for r in result} == {wanted}
+
+
+def test_filter_variables_list_values(stack):
+    """The job/instance variables list the scraped targets; the OTel resource variables
+    are empty on a direct scrape (their "All" value `.*` then matches the absent label)."""
+    prom, demos = stack
+    board = generate_dashboard()
+    found = {}
+    for var in board["templating"]["list"]:
+        if var["type"] != "query":
+            continue
+        m = re.fullmatch(r"label_values\((.*), (\w+)\)", var["query"]["query"])
+        assert m, var["query"]
+        found[var["name"]] = set(prom.api(f"label/{m[2]}/values", **{"match[]": expand(m[1])}))
+    assert found["job"] == {"aga-demo"}
+    assert found["instance"] == {d.target for d in demos}
+    assert set(found) == {name for name, _, _ in FILTERS}
+
+
+@pytest.mark.skipif(not RULES, reason="no rule files in collector/prometheus/rules yet")
+def test_rules_loaded_and_healthy(stack):
+    prom, _ = stack
+    deadline = time.monotonic() + 10
+    while True:
+        loaded = [r for g in prom.api("rules")["groups"] for r in g["rules"]]
+        bad = [f"{r['name']}: {r.get('lastError')}" for r in loaded if r["health"] != "ok"]
+        if len(loaded) == len(RULES) and not bad or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert len(loaded) == len(RULES), f"Prometheus loaded {len(loaded)} of {len(RULES)} rules"
+    assert not bad, "rules failing evaluation:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize(
+    "rule", RULES, ids=[f"{r['file']}:{r.get('alert') or r.get('record')}" for r in RULES]
+)
+def test_rule_expression_returns_data(stack, rule):
+    prom, _ = stack
+    expr = _signal(rule["expr"]) if "alert" in rule else rule["expr"]
+    assert prom.query(expr), f"{rule['file']}: no data for {expr}"
+
+
+def test_every_referenced_name_is_in_a_real_scrape(stack):
+    """Names in dashboards and rules (minus those the rules record) vs a real /metrics."""
+    _, demos = stack
+    scraped = {
+        s.name
+        for demo in demos
+        for fam in text_string_to_metric_families(demo.scrape())
+        for s in fam.samples
+    }
+    recorded = {r["record"] for r in RULES if "record" in r}
+    wanted: dict[str, set[str]] = {}
+    for title, expr in DASHBOARD_QUERIES:
+        for name in metric_names(expr):
+            wanted.setdefault(name, set()).add(f"dashboard panel {title!r}")
+    for rule in RULES:
+        for name in metric_names(rule["expr"]) - recorded:
+            wanted.setdefault(name, set()).add(
+                f"{rule['file']}:{rule.get('alert') or rule.get('record')}"
+            )
+    missing = {name: where for name, where in wanted.items() if name not in scraped}
+    report = "\n".join(
+        f"  {n}  (used by {', '.join(sorted(w))})" for n, w in sorted(missing.items())
+    )
+    assert not missing, f"{len(missing)} name(s) not in a real scrape of aga-otel demo:\n{report}"
+
+
+def test_promtool_check_config(tmp_path):
+    """``promtool check config`` on the bundled prometheus.yml. Its rule_files point at the
+    container path /etc/prometheus/rules, so a temporary copy points them at the repo's
+    rules folder instead (the folder docker-compose.yml mounts there)."""
+    require_binary(PROMTOOL)
+    config = yaml.safe_load((COLLECTOR / "prometheus" / "prometheus.yml").read_text())
+    config["rule_files"] = [str(RULES_DIR / Path(p).name) for p in config["rule_files"]]
+    copy = tmp_path / "prometheus.yml"
+    copy.write_text(yaml.safe_dump(config, sort_keys=False))
+    run = subprocess.run([PROMTOOL, "check", "config", str(copy)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"{len(RULE_FILES)} rule files found" in run.stdout or not RULE_FILES, run.stdout
