@@ -158,4 +158,6 @@ def test_a_broken_rule_degrades_alerts_not_the_process(caplog, monkeypatch):
     assert status.get("alerts").status is Status.DEGRADED
     # one line per broken rule, not one per evaluation
     assert len([r for r in caplog.records if "evaluation failed" in r.getMessage()]) == 4
-    mgr.consume(None)  # garbage in: still no exception
+    mgr.consume(None)  # the SDK had nothing to collect: no data, nothing raised
+    mgr.consume(object())  # garbage: logged and counted, nothing raised
+    assert mgr.stats()["evaluation_errors"] >= 1

@@ -47,10 +47,11 @@ class Snapshot:
     gauges: dict[str, float] = field(default_factory=dict)
 
 
-def snapshot_from(metrics: MetricsData, keys: Iterable[str], timestamp: float) -> Snapshot:
+def snapshot_from(metrics: MetricsData | None, keys: Iterable[str], timestamp: float) -> Snapshot:
     """Pick the metrics of semconv ``keys`` out of ``metrics``; everything else is ignored.
 
     A gauge with several attribute sets keeps its largest value (alerts look at the worst).
+    ``metrics`` is None when the SDK had nothing at all to collect: an empty snapshot.
     """
     by_name = {semconv.metric(k).name: k for k in keys}
     snap = Snapshot(timestamp)
