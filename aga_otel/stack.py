@@ -224,6 +224,8 @@ class ObservabilityStack:
             self.prometheus.shutdown()
         if self.reader is not None:
             self.reader.shutdown_consumers(left())
+        if self.health is not None:  # again, directly: its consumer thread may be abandoned
+            self.health.shutdown(left())
         if self.log_exporter is not None:
             try:
                 self.log_exporter.shutdown(left())

@@ -195,3 +195,12 @@ class HttpReceiver:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+if __name__ == "__main__":  # a standalone receiver for benchmarks: prints its endpoint
+    import sys
+
+    receiver = GrpcReceiver() if (sys.argv[1:] or ["grpc"])[0] == "grpc" else HttpReceiver()
+    with receiver:
+        print(receiver.endpoint, flush=True)
+        sys.stdin.read()  # runs until stdin closes
