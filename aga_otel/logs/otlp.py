@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 
 from aga_otel.config import ObservabilityConfig
+from aga_otel.exporters.otlp import create_log_exporter, signal_enabled, signal_endpoint
 from aga_otel.logs._sdk import LogRecordExporter, LogRecordExportResult, ReadableLogRecord
 from aga_otel.status import StatusBoard
 
@@ -15,68 +16,20 @@ COMPONENT = "logs.otlp"
 
 
 def logs_endpoint(config: ObservabilityConfig) -> str | None:
-    """The URL records are sent to, or None when OTLP logs are off.
+    """Where records go (for messages), or None when OTLP logs are off.
 
-    ``otlp_logs_enabled=None`` means on iff an endpoint is configured. For HTTP the
-    generic endpoint gets ``/v1/logs`` appended; a per-signal endpoint is used as given
-    (https://opentelemetry.io/docs/specs/otel/protocol/exporter/#endpoint-urls-for-otlphttp).
+    Endpoint rules and exporter construction are shared with metrics and traces in
+    :mod:`aga_otel.exporters.otlp`; an enabled signal without an endpoint uses the OTel
+    exporter's own default (``OTEL_EXPORTER_OTLP_*`` or localhost).
     """
-    base = config.otlp_logs_endpoint or config.otlp_endpoint
-    enabled = config.otlp_logs_enabled if config.otlp_logs_enabled is not None else bool(base)
-    if not enabled:
+    if not signal_enabled(config, "logs"):
         return None
-    if base is None:
-        base = (
-            "http://localhost:4317" if config.otlp_protocol == "grpc" else "http://localhost:4318"
-        )
-    if config.otlp_protocol == "grpc" or config.otlp_logs_endpoint:
-        return base
-    return base.rstrip("/") + "/v1/logs"
+    return signal_endpoint(config, "logs") or "default OTLP endpoint"
 
 
 def build_otlp_exporter(config: ObservabilityConfig, endpoint: str) -> LogRecordExporter:
-    """An OTLP log exporter for ``endpoint`` honouring headers, timeout, TLS, compression."""
-    compression = None if config.otlp_compression in (None, "none") else config.otlp_compression
-    if config.otlp_protocol == "grpc":
-        import grpc
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-
-        credentials = None
-        if config.otlp_certificate or config.otlp_client_certificate:
-            credentials = grpc.ssl_channel_credentials(
-                root_certificates=_read(config.otlp_certificate),
-                private_key=_read(config.otlp_client_key),
-                certificate_chain=_read(config.otlp_client_certificate),
-            )
-        grpc_compression = {"gzip": grpc.Compression.Gzip,
-                            "deflate": grpc.Compression.Deflate}.get(compression)  # fmt: skip
-        return OTLPLogExporter(
-            endpoint=endpoint,
-            insecure=config.otlp_insecure,
-            credentials=credentials,
-            headers=dict(config.otlp_headers),
-            timeout=config.otlp_timeout,
-            compression=grpc_compression,
-        )
-    from opentelemetry.exporter.otlp.proto.http import Compression
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-
-    return OTLPLogExporter(
-        endpoint=endpoint,
-        certificate_file=config.otlp_certificate,
-        client_key_file=config.otlp_client_key,
-        client_certificate_file=config.otlp_client_certificate,
-        headers=dict(config.otlp_headers),
-        timeout=config.otlp_timeout,
-        compression=Compression(compression) if compression else None,
-    )
-
-
-def _read(path: str | None) -> bytes | None:
-    if not path:
-        return None
-    with open(path, "rb") as f:
-        return f.read()
+    """An OTLP log exporter honouring headers, timeout, TLS and compression."""
+    return create_log_exporter(config)
 
 
 class StatusReportingExporter(LogRecordExporter):
