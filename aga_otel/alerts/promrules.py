@@ -2,9 +2,11 @@
 
 ``render(rules)`` turns ``AlertRuleConfig`` rules into a Prometheus rule file, with PromQL
 on the Prometheus names of the semconv table and the derivations of ``signals.SIGNALS``.
-Every series is aggregated ``by (service_name, service_instance_id)`` so that a rule fires
-per instance, whether the series come straight from the exporter or through a Collector
-(which adds ``job``/``instance`` and the resource labels).
+Every series is aggregated ``by (job, instance, service_name, service_instance_id)`` so that
+a rule fires per instance both ways: scraped straight from aga-otel's endpoint, ``job`` and
+``instance`` tell instances apart; through the bundled Collector (resource attributes as
+labels, ``honor_labels``) ``service_name``/``service_instance_id`` do, and ``job``/``instance``
+repeat them.
 
 Windows: ``rate()`` needs at least two samples in its range, so no window is shorter than
 4 scrape intervals of the bundled Prometheus config (``MIN_WINDOW_SECONDS``); a shorter
@@ -33,7 +35,7 @@ from aga_otel.config import AlertRuleConfig
 
 SCRAPE_INTERVAL_SECONDS = 5  # collector/prometheus/prometheus.yml
 MIN_WINDOW_SECONDS = 4 * SCRAPE_INTERVAL_SECONDS
-GROUP_BY = ("service_name", "service_instance_id")
+GROUP_BY = ("job", "instance", "service_name", "service_instance_id")
 GROUP_NAME = "aga-otel"
 RULES_FILE = Path("collector") / "prometheus" / "rules" / "aga-alerts.yml"
 HEADER = (
