@@ -52,28 +52,56 @@ DASHBOARD_QUERIES = sorted(set(iter_queries(generate_dashboard())))
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    """Two demos scraped every second by one Prometheus that loads the bundled rules."""
+    """Two demos scraped every second by one Prometheus that loads the bundled rules.
+
+    Demo 2 is scraped a second time as job ``via-collector`` with the labels the
+    Collector's prometheus exporter adds (``resource_to_telemetry_conversion``):
+    ``service_name`` and ``service_instance_id`` from the demo's resource (its target_info).
+    """
     require_binary(PROMETHEUS)
     work = tmp_path_factory.mktemp("prometheus")
     demos = [start_demo(seed, work / f"demo{seed}.log") for seed in (1, 2)]
+    resource = _target_info(demos[1].scrape())
+    via_collector = {
+        "job_name": "via-collector",
+        "static_configs": [{"targets": [demos[1].target]}],
+        "relabel_configs": [
+            {"target_label": label, "replacement": resource[label]}
+            for label in ("service_name", "service_instance_id")
+        ],
+    }
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(RULES_DIR / "*.yml")],
         "scrape_configs": [
-            {"job_name": "aga-demo", "static_configs": [{"targets": [d.target for d in demos]}]}
+            {"job_name": "aga-demo", "static_configs": [{"targets": [d.target for d in demos]}]},
+            via_collector,
         ],
     }
     prom = None
     try:
         prom = Prometheus(work, config)
-        wait_for(lambda: len(prom.query("up == 1")) == 2, 15, "both demos up")
+        wait_for(lambda: len(prom.query("up == 1")) == 3, 15, "all three targets up")
         time.sleep(WARMUP_S)
-        yield prom, demos
+        yield prom, demos, resource
     finally:
         if prom is not None:
             prom.close()
         for demo in demos:
             stop(demo.proc)
+
+
+def _target_info(text: str) -> dict[str, str]:
+    for fam in text_string_to_metric_families(text):
+        if fam.name in ("target", "target_info"):  # info type or gauge
+            return dict(fam.samples[0].labels)
+    raise AssertionError("no target_info in the demo's scrape")
+
+
+def _regex(value: str) -> str:
+    """``value`` as an exact-match regex inside a PromQL string literal (whose backslashes
+    are escaped once more)."""
+    return re.escape(value).replace("\\", "\\\\")
 
 
 def _signal(expr: str) -> str:
@@ -88,25 +116,35 @@ def _signal(expr: str) -> str:
     ("title", "expr"), DASHBOARD_QUERIES, ids=[t for t, _ in DASHBOARD_QUERIES]
 )
 def test_dashboard_query_returns_data(stack, title, expr):
-    prom, _ = stack
+    prom = stack[0]
     result = prom.query(expand(expr, GRAFANA_VARS))
     assert result, f"panel {title!r}: no data for {expand(expr, GRAFANA_VARS)}"
 
 
+def _by_instance_panel() -> str:
+    return next(e for t, e in DASHBOARD_QUERIES if t.startswith("Forward rate by instance"))
+
+
 def test_instance_filter_selects_one_demo(stack):
-    prom, demos = stack
+    """Direct scrape: the ``instance`` filter (a Prometheus target label)."""
+    prom, demos, _ = stack
     wanted = demos[0].target
-    expr = next(e for t, e in DASHBOARD_QUERIES if t.startswith("Forward rate by instance"))
-    # A regex inside a PromQL string literal: its backslashes are escaped once more.
-    pattern = re.escape(wanted).replace("\\", "\\\\")
-    result = prom.query(expand(expr, {**GRAFANA_VARS, "instance": pattern}))
+    result = prom.query(expand(_by_instance_panel(), {**GRAFANA_VARS, "instance": _regex(wanted)}))
     assert result and {r["metric"]["instance"] for r in result} == {wanted}
 
 
+def test_service_instance_filter_selects_the_collector_series(stack):
+    """Collector path: the ``service_instance_id`` filter (a resource attribute label)."""
+    prom, _, resource = stack
+    values = {**GRAFANA_VARS, "service_instance_id": _regex(resource["service_instance_id"])}
+    result = prom.query(expand(_by_instance_panel(), values))
+    assert result and {r["metric"]["job"] for r in result} == {"via-collector"}
+
+
 def test_filter_variables_list_values(stack):
-    """The job/instance variables list the scraped targets; the OTel resource variables
-    are empty on a direct scrape (their "All" value `.*` then matches the absent label)."""
-    prom, demos = stack
+    """Each filter variable lists what its label holds; on a direct scrape the resource
+    labels are absent and their "All" value ``.*`` still matches those series."""
+    prom, demos, resource = stack
     board = generate_dashboard()
     found = {}
     for var in board["templating"]["list"]:
@@ -115,14 +153,16 @@ def test_filter_variables_list_values(stack):
         m = re.fullmatch(r"label_values\((.*), (\w+)\)", var["query"]["query"])
         assert m, var["query"]
         found[var["name"]] = set(prom.api(f"label/{m[2]}/values", **{"match[]": expand(m[1])}))
-    assert found["job"] == {"aga-demo"}
-    assert found["instance"] == {d.target for d in demos}
     assert set(found) == {name for name, _, _ in FILTERS}
+    assert found["job"] == {"aga-demo", "via-collector"}
+    assert found["instance"] == {d.target for d in demos}
+    assert found["service_name"] == {"aga-demo"}
+    assert found["service_instance_id"] == {resource["service_instance_id"]}
 
 
 @pytest.mark.skipif(not RULES, reason="no rule files in collector/prometheus/rules yet")
 def test_rules_loaded_and_healthy(stack):
-    prom, _ = stack
+    prom = stack[0]
     deadline = time.monotonic() + 10
     while True:
         loaded = [r for g in prom.api("rules")["groups"] for r in g["rules"]]
@@ -138,14 +178,14 @@ def test_rules_loaded_and_healthy(stack):
     "rule", RULES, ids=[f"{r['file']}:{r.get('alert') or r.get('record')}" for r in RULES]
 )
 def test_rule_expression_returns_data(stack, rule):
-    prom, _ = stack
+    prom = stack[0]
     expr = _signal(rule["expr"]) if "alert" in rule else rule["expr"]
     assert prom.query(expr), f"{rule['file']}: no data for {expr}"
 
 
 def test_every_referenced_name_is_in_a_real_scrape(stack):
     """Names in dashboards and rules (minus those the rules record) vs a real /metrics."""
-    _, demos = stack
+    demos = stack[1]
     scraped = {
         s.name
         for demo in demos
