@@ -15,7 +15,7 @@ from test_alert_support import Clock, Instruments
 from aga_otel.alerts.manager import AlertManager
 from aga_otel.alerts.model import Alert, AlertState
 from aga_otel.alerts.payloads import SCHEMA
-from aga_otel.alerts.webhook import WebhookChannel
+from aga_otel.alerts.webhook import CappedRetry, WebhookChannel
 from aga_otel.config import AlertRuleConfig
 from aga_otel.status import Status, StatusBoard
 
@@ -136,6 +136,15 @@ def test_honours_retry_after(hooks):
     wait_for(lambda: ch.stats()["delivered"] == 1)
     (t0, _, _), (t1, _, _) = hook.requests
     assert t1 - t0 >= 0.9  # waited as told, not the 10 ms backoff
+    ch.shutdown(2)
+
+
+def test_caps_a_huge_retry_after(hooks, monkeypatch):
+    monkeypatch.setattr(CappedRetry, "retry_after_cap", 0.2)
+    hook = hooks(script=[(429, {"Retry-After": "3600"})])
+    ch = channel(hook.url)
+    ch.send(alert())
+    wait_for(lambda: ch.stats()["delivered"] == 1)  # not an hour later
     ch.shutdown(2)
 
 

@@ -38,7 +38,10 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
 class WebhookChannel:
-    """Posts alerts to one webhook URL in ``fmt`` (generic, slack or alertmanager)."""
+    """Posts alerts to one webhook URL in ``fmt`` (generic, slack or alertmanager).
+
+    ``Retry-After`` is honoured up to 60 s (``CappedRetry.retry_after_cap``).
+    """
 
     def __init__(
         self,
@@ -53,7 +56,6 @@ class WebhookChannel:
         retries: int = 3,
         backoff_factor: float = 0.5,
         backoff_max: float = 30.0,
-        retry_after_max: int = 60,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._url = url
@@ -72,7 +74,7 @@ class WebhookChannel:
         self._failing = False
         self._deadline = float("inf")  # set by shutdown()
         self._session = requests.Session()
-        retry = Retry(
+        retry = CappedRetry(
             total=retries,
             connect=retries,
             read=retries,
@@ -83,7 +85,6 @@ class WebhookChannel:
             backoff_max=backoff_max,
             backoff_jitter=backoff_factor,
             respect_retry_after_header=True,
-            retry_after_max=retry_after_max,
             raise_on_status=False,  # the last response is judged below, not raised
         )
         adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=1)
@@ -169,6 +170,19 @@ class WebhookChannel:
         # One clear line when delivery starts failing; repeats go to debug.
         (log.warning if first else log.debug)("alert webhook delivery failed: %s", reason)
         self._status.failure(COMPONENT, detail=f"delivery failed: {reason}")
+
+
+class CappedRetry(Retry):
+    """``Retry`` that never sleeps longer than ``retry_after_cap`` for a ``Retry-After``.
+
+    A server asking for an hour would otherwise park the sender thread for that hour.
+    (Recent urllib3 releases have ``retry_after_max``; the subclass works on every 2.x.)
+    """
+
+    retry_after_cap = 60.0
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        return min(super().parse_retry_after(retry_after), self.retry_after_cap)
 
 
 class UrlRedactor(logging.Filter):
