@@ -30,5 +30,12 @@ format: install
 bench: install
 	$(BIN)/python benchmarks/hot_path.py
 
+dashboards: install
+	$(BIN)/aga-otel dashboards --write dashboards
+
+rules: install
+	$(BIN)/python -m aga_otel.alerts.promrules --write
+	$(BIN)/python -m aga_otel.legacy_rules --write
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
