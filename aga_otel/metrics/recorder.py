@@ -3,6 +3,12 @@
 Runs on the bridge's worker thread. Counters are pre-aggregated per batch (one ``add`` per
 attribute set per batch instead of one per event); histograms take one ``record`` per
 value. Attribute dicts are built once per layer and reused.
+
+Exemplars: an event carrying the emitter's span context (``otel_span_context``, set by the
+bridge's context capture) records its duration with a context holding that span, so the
+SDK's trace-based exemplar filter attaches the trace and span ids to the histogram's data
+points. Without it ``record`` gets no context; on the worker thread the current context
+never holds a span, so no exemplar is sampled.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from opentelemetry.metrics import Meter
 
 from aga_otel import semconv as sc
 from aga_otel.mapping import parse_audit, parse_forward, parse_retrieval
+from aga_otel.tracing.capture import SPAN_CONTEXT_ATTR, SpanContextCache
 
 
 def create_instrument(meter: Meter, spec: sc.MetricSpec, callbacks=None):
@@ -95,6 +102,7 @@ class MetricsRecorder:
         self._score = create_instrument(meter, m["retrieval_score"])
         self._layer_attrs: dict[int, dict] = {}
         self._forward_attrs: dict[tuple[int, bool], dict] = {}
+        self._exemplar_contexts = SpanContextCache()
 
     def _attrs(self, layer: int) -> dict:
         a = self._layer_attrs.get(layer)
@@ -111,6 +119,7 @@ class MetricsRecorder:
         malformed = unknown = 0
         max_layers = self.max_layers
         dur, gate, ent = self._duration.record, self._gate.record, self._entropy.record
+        exemplar_context = self._exemplar_contexts.get
         for ev in events:
             etype = getattr(ev, "type", None)
             data = getattr(ev, "data", None)
@@ -120,7 +129,11 @@ class MetricsRecorder:
                     malformed += 1
                     continue
                 attrs = self._attrs(s.layer)
-                dur(s.duration_s, attrs)
+                span_context = getattr(ev, SPAN_CONTEXT_ATTR, None)
+                if span_context is None:
+                    dur(s.duration_s, attrs)
+                else:  # exemplars point at the emitter's span
+                    dur(s.duration_s, attrs, exemplar_context(span_context))
                 gate(s.gate, attrs)
                 ent(s.entropy, attrs)
                 forward[(s.layer, s.applied)] += 1

@@ -1,0 +1,87 @@
+"""The span exporter wrapper that puts every export outcome on the status board."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from aga_otel.status import StatusBoard
+
+logger = logging.getLogger(__name__)
+
+COMPONENT = "traces.otlp"
+
+
+class ExportReporter:
+    """Counts exported/failed items of one exporter and reports the state transitions.
+
+    Signal-agnostic: the status board gets every outcome, the log one line when an outage
+    starts and one when it ends (not one per failed batch).
+    """
+
+    def __init__(self, status: StatusBoard, component: str, what: str, endpoint: str) -> None:
+        self.status, self.component, self.what, self.endpoint = status, component, what, endpoint
+        self.exported = self.failed = 0
+        self._failing = False
+        status.register(component, endpoint)
+
+    def succeeded(self, n: int) -> None:
+        self.exported += n
+        if self._failing:
+            self._failing = False
+            logger.warning("OTLP %s export to %s recovered", self.what, self.endpoint)
+        self.status.success(self.component, self.endpoint)
+
+    def failed_with(self, n: int, error: str) -> None:
+        self.failed += n
+        self.status.failure(
+            self.component, f"OTLP {self.what} export to {self.endpoint} failed: {error}"
+        )
+        if not self._failing:
+            self._failing = True
+            logger.error(
+                "OTLP %s export to %s failed (%s); dropped until it recovers",
+                self.what,
+                self.endpoint,
+                error,
+            )
+
+
+class StatusReportingSpanExporter(SpanExporter):
+    """Wraps a span exporter: each outcome goes to the status board; never raises."""
+
+    def __init__(self, inner: SpanExporter, status: StatusBoard, endpoint: str) -> None:
+        self.inner = inner
+        self.reporter = ExportReporter(status, COMPONENT, "span", endpoint)
+
+    @property
+    def exported(self) -> int:
+        return self.reporter.exported
+
+    @property
+    def failed(self) -> int:
+        return self.reporter.failed
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self.inner.export(spans)
+        except Exception as exc:  # exporters should not raise; never trust it
+            self.reporter.failed_with(len(spans), f"{type(exc).__name__}: {exc}")
+            return SpanExportResult.FAILURE
+        if result == SpanExportResult.SUCCESS:
+            self.reporter.succeeded(len(spans))
+        else:
+            self.reporter.failed_with(len(spans), "export rejected")
+        return result
+
+    def shutdown(self) -> None:
+        try:
+            self.inner.shutdown()
+        except Exception as exc:
+            logger.debug("OTLP span exporter shutdown failed: %r", exc)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True

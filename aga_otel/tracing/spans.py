@@ -1,0 +1,130 @@
+"""Pure mapping: a contract event → the fields of one span (no SDK objects, no I/O).
+
+- ``retrieval`` → ``aga.retrieval``: layer and counts, never the knowledge ids or the
+  scores list (ids may be sensitive, lists are unbounded). Instantaneous at the event time:
+  aga-core reports no retrieval latency.
+- ``audit`` → ``aga.audit <operation>`` with the operation reduced to the closed set of
+  :func:`aga_otel.mapping.operation_label` (span names must stay low-cardinality, see
+  https://opentelemetry.io/docs/specs/otel/trace/api/#span); a failed operation has error
+  status with its error text truncated. Timed at the operation's own timestamp.
+- ``forward`` → ``aga.forward`` ending at the event time, lasting the event's
+  ``latency_us``; only when :class:`ForwardSampler` picks it.
+
+Attribute names are the log records' (``aga.layer_idx`` …), so a span and the log record
+of the same event read alike.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, NamedTuple
+
+from aga_otel.audit.sanitize import clean_text
+from aga_otel.logs.records import (
+    A_APPLIED,
+    A_BUDGET,
+    A_ENTROPY,
+    A_GATE,
+    A_INJECTED,
+    A_LAYER,
+    A_OPERATION,
+    A_RESULTS,
+    A_SUCCESS,
+)
+from aga_otel.mapping import parse_audit, parse_forward, parse_retrieval
+
+RETRIEVAL_SPAN = "aga.retrieval"
+AUDIT_SPAN_PREFIX = "aga.audit "
+FORWARD_SPAN = "aga.forward"
+MAX_ERROR_CHARS = 256  # error text kept in a failed audit span's status description
+
+
+class SpanSpec(NamedTuple):
+    """Everything needed to create and end one span."""
+
+    name: str
+    start_ns: int
+    end_ns: int
+    attributes: dict[str, Any]
+    error: str | None = None  # set: the span ends with error status and this description
+
+
+def _time_ns(value: Any) -> int | None:
+    """Event time (seconds since the epoch) → ns, or None when unusable."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if not math.isfinite(value) or value <= 0:
+        return None
+    return int(value * 1e9)
+
+
+def event_time_ns(event: Any) -> int:
+    """The event's timestamp in ns; now when it has none (a malformed event)."""
+    ts = _time_ns(getattr(event, "timestamp", None))
+    return ts if ts is not None else time.time_ns()
+
+
+def retrieval_span(event: Any, max_layers: int) -> SpanSpec | None:
+    data = getattr(event, "data", None)
+    r = parse_retrieval(data, max_layers)
+    if r is None:
+        return None
+    attrs: dict[str, Any] = {A_LAYER: r.layer, A_RESULTS: r.results, A_INJECTED: r.injected}
+    budget = data.get("budget_remaining")
+    if isinstance(budget, int) and not isinstance(budget, bool):
+        attrs[A_BUDGET] = budget
+    ts = event_time_ns(event)
+    return SpanSpec(RETRIEVAL_SPAN, ts, ts, attrs)
+
+
+def audit_span(event: Any) -> SpanSpec | None:
+    data = getattr(event, "data", None)
+    a = parse_audit(data)
+    if a is None:
+        return None
+    ts = _time_ns(data.get("timestamp"))
+    if ts is None:
+        ts = event_time_ns(event)
+    attrs: dict[str, Any] = {A_OPERATION: a.operation, A_SUCCESS: a.success}
+    error = None
+    if not a.success:
+        raw = data.get("error")
+        error = clean_text(raw, MAX_ERROR_CHARS) if raw else "operation failed"
+    return SpanSpec(AUDIT_SPAN_PREFIX + a.operation, ts, ts, attrs, error)
+
+
+def forward_span(event: Any, max_layers: int) -> SpanSpec | None:
+    s = parse_forward(getattr(event, "data", None), max_layers)
+    if s is None:
+        return None
+    end = event_time_ns(event)
+    attrs = {A_LAYER: s.layer, A_APPLIED: s.applied, A_GATE: s.gate, A_ENTROPY: s.entropy}
+    return SpanSpec(FORWARD_SPAN, end - int(s.duration_s * 1e9), end, attrs)
+
+
+class ForwardSampler:
+    """Counter-based sampling of forward events, per layer.
+
+    Each layer accumulates ``rate`` per event and is sampled whenever the credit reaches
+    one: exactly ``rate`` of every layer's events, evenly spaced, the first one included.
+    Per layer, because events arrive round-robin over the hooked layers: one shared counter
+    at a rate of 1/32 would pick the same layer of a 32-layer model every time.
+    """
+
+    _EPS = 1e-9  # absorbs float drift (0.1 added ten times is 0.9999999999999999)
+
+    def __init__(self, rate: float) -> None:
+        self.rate = float(rate) if rate and rate > 0 else 0.0
+        self._credit: dict[int, float] = {}
+
+    def sample(self, layer: int) -> bool:
+        rate = self.rate
+        if rate <= 0.0:
+            return False
+        credit = self._credit.get(layer, 1.0 - rate) + rate
+        if credit >= 1.0 - self._EPS:
+            self._credit[layer] = credit - 1.0
+            return True
+        self._credit[layer] = credit
+        return False
