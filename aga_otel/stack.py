@@ -63,6 +63,7 @@ class ObservabilityStack:
         self.meter_provider: MeterProvider | None = None
         self.reader: SharedMetricReader | None = None
         self.resource: Resource | None = None
+        self._alert_log_handler: logging.Handler | None = None
         self._extra_exporters = list(metric_exporters)
         self._extra_readers = list(metric_readers)
         self._lock = threading.RLock()
@@ -126,10 +127,17 @@ class ObservabilityStack:
         """Alerts and health read the shared reader's snapshots (no reader of their own)."""
         cfg = self.config
         self.alert_manager = _optional_component(
-            "alerts", self.status, lambda: build_alert_manager(cfg, self.status, self.meter)
+            "alerts",
+            self.status,
+            lambda: build_alert_manager(
+                cfg, self.status, self.meter, service_instance_id=self.instance_id
+            ),
         )
         if self.alert_manager is not None and cfg.alert_enabled:
             self.reader.add_consumer(self.alert_manager)
+            if self.log_exporter is not None:  # firing/resolved alerts as log records too
+                self._alert_log_handler = self.log_exporter.alert_handler()
+                logging.getLogger("aga_otel.alerts").addHandler(self._alert_log_handler)
         if cfg.health_enabled:
             self.health = _optional_component(
                 "health",
@@ -226,6 +234,8 @@ class ObservabilityStack:
             self.reader.shutdown_consumers(left())
         if self.health is not None:  # again, directly: its consumer thread may be abandoned
             self.health.shutdown(left())
+        if self._alert_log_handler is not None:
+            logging.getLogger("aga_otel.alerts").removeHandler(self._alert_log_handler)
         if self.log_exporter is not None:
             try:
                 self.log_exporter.shutdown(left())
@@ -249,6 +259,8 @@ class ObservabilityStack:
         buses = [bus for bus, _ in (old_bridge._buses if old_bridge else [])]
         if old_bridge is not None:
             old_bridge.unsubscribe_all()
+        if self._alert_log_handler is not None:
+            logging.getLogger("aga_otel.alerts").removeHandler(self._alert_log_handler)
         for server in old_servers:
             # Only close the inherited socket: shutdown() would wait for a serving thread
             # that does not exist in the child.
@@ -294,6 +306,8 @@ class ObservabilityStack:
             "prometheus_port": self.prometheus.port if self.prometheus else None,
             "components": self.status.snapshot(),
             "plugin_bound": self.plugin is not None,
+            "logs": _stats_of(self.log_exporter),
+            "alerts": _stats_of(self.alert_manager),
         }
 
 
@@ -315,3 +329,10 @@ def _optional_component(name: str, status: StatusBoard, build):
         logger.error("aga-otel: %s component could not start: %s", name, exc)
         status.failure(name, f"could not start: {exc}", Status.UNHEALTHY)
         return None
+
+
+def _stats_of(component: Any) -> dict | None:
+    try:
+        return None if component is None else component.stats()
+    except Exception as exc:
+        return {"error": repr(exc)}

@@ -147,6 +147,11 @@ class LogPipeline:
         ))  # fmt: skip
         self.emitted += 1
 
+    def alert_handler(self) -> logging.Handler:
+        """A ``logging.Handler`` that turns the alert engine's lines into ``aga.alert``
+        log records (attach it to the ``aga_otel.alerts`` logger, never to the root)."""
+        return _AlertRecordHandler(self)
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Export queued records and write the audit backlog now."""
         ok = self.audit_writer.flush()
@@ -199,3 +204,37 @@ def build_log_pipeline(
     """
     store = open_store(config.audit_storage_backend, config.audit_storage_path)
     return LogPipeline(config, status, resource, store, stream)
+
+
+_ALERT_FIELDS = ("alert_rule", "alert_state", "alert_severity", "alert_metric", "alert_value",
+                 "alert_threshold")  # fmt: skip
+
+
+class _AlertRecordHandler(logging.Handler):
+    """Alert transitions (lines carrying ``alert_rule``) → OTel log records.
+
+    No feedback loop: the exporters log on their own loggers, never on ``aga_otel.alerts``.
+    """
+
+    def __init__(self, pipeline: LogPipeline) -> None:
+        super().__init__()
+        self.pipeline = pipeline
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not hasattr(record, "alert_rule"):
+            return
+        try:
+            attrs = {
+                "aga.alert." + k[len("alert_") :]: getattr(record, k)
+                for k in _ALERT_FIELDS
+                if isinstance(getattr(record, k, None), (str, int, float, bool))
+            }
+            self.pipeline._emit(rec.RecordSpec(
+                event_name="aga.alert",
+                severity=rec.LEVEL_SEVERITY.get(record.levelname, rec.WARN),
+                timestamp_ns=int(record.created * 1e9),
+                body=record.getMessage(),
+                attributes=attrs,
+            ))  # fmt: skip
+        except Exception:  # a log handler must never raise into the alert engine
+            self.handleError(record)
