@@ -7,13 +7,24 @@ from aga_otel import AlertRuleConfig
 
 
 def test_a_firing_alert_is_exported_as_a_log_record(plugin, make_stack):
-    rule = AlertRuleConfig(name="entropy_seen", metric="entropy_mean", operator=">",
-                           threshold=0.0, window_seconds=60, severity="critical",
-                           message="{name}: entropy {value:.2f}")
+    rule = AlertRuleConfig(
+        name="entropy_seen",
+        metric="entropy_mean",
+        operator=">",
+        threshold=0.0,
+        window_seconds=60,
+        severity="critical",
+        message="{name}: entropy {value:.2f}",
+    )
     with GrpcReceiver() as receiver:
-        cfg = local_config(log_enabled=True, otlp_endpoint=receiver.endpoint,
-                           otlp_metrics_enabled=False, alert_enabled=True,
-                           alert_default_rules=False, alert_rules=[rule])
+        cfg = local_config(
+            log_enabled=True,
+            otlp_endpoint=receiver.endpoint,
+            otlp_metrics_enabled=False,
+            alert_enabled=True,
+            alert_default_rules=False,
+            alert_rules=[rule],
+        )
         stack = make_stack(plugin.event_bus, cfg)
         seen = []
         stack.alert_manager.add_callback(seen.append)
