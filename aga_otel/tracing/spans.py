@@ -56,7 +56,9 @@ def _time_ns(value: Any) -> int | None:
         return None
     if not math.isfinite(value) or value <= 0:
         return None
-    return int(value * 1e9)
+    # Whole seconds and fraction apart: value * 1e9 as one double would lose ~100 ns.
+    whole = int(value)
+    return whole * 1_000_000_000 + round((value - whole) * 1e9)
 
 
 def event_time_ns(event: Any) -> int:
@@ -100,7 +102,7 @@ def forward_span(event: Any, max_layers: int) -> SpanSpec | None:
         return None
     end = event_time_ns(event)
     attrs = {A_LAYER: s.layer, A_APPLIED: s.applied, A_GATE: s.gate, A_ENTROPY: s.entropy}
-    return SpanSpec(FORWARD_SPAN, end - int(s.duration_s * 1e9), end, attrs)
+    return SpanSpec(FORWARD_SPAN, end - round(s.duration_s * 1e9), end, attrs)
 
 
 class ForwardSampler:
