@@ -24,6 +24,11 @@ def _add_demo(sub) -> None:
     p.add_argument("--health-port", type=int, default=None, help="health port (8080)")
     p.add_argument("--otlp-endpoint", default=None, help="push OTLP to this endpoint")
     p.add_argument("--otlp-protocol", choices=("grpc", "http/protobuf"), default=None)
+    p.add_argument(
+        "--tracing",
+        action="store_true",
+        help="trace: each decoding step runs in a request span (needs OTLP)",
+    )
     p.add_argument("--config", default=None, help="YAML/TOML configuration file")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run_demo)
@@ -69,6 +74,8 @@ def run_demo(args: argparse.Namespace) -> int:
         explicit["export_interval"] = 5.0
     if args.otlp_protocol:
         explicit["otlp_protocol"] = args.otlp_protocol
+    if args.tracing:
+        explicit.update(tracing_enabled=True, trace_forward_sample_rate=0.01)
     try:
         config = ObservabilityConfig(**explicit)
         plugin = SimulatedPlugin()
@@ -77,8 +84,10 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"aga-otel demo: {exc}", file=sys.stderr)
         return 2
     profile = WorkloadProfile(layers=args.layers, steps_per_second=args.rate)
-    sim = WorkloadSimulator(plugin, profile, seed=args.seed, record=False)
     stack.start()
+    sim = WorkloadSimulator(
+        plugin, profile, seed=args.seed, record=False, step_context=_request_spans(stack)
+    )
     stack.bind_plugin(plugin)
     _print_endpoints(stack, profile)
     stop = threading.Event()
@@ -97,6 +106,16 @@ def run_demo(args: argparse.Namespace) -> int:
     stats = stack.get_stats()["bridge"]
     print(f"done: {stats.get('received', 0)} events, dropped {stats.get('dropped', {})}")
     return 0
+
+
+def _request_spans(stack):
+    """With tracing on, each simulated decoding step runs in a 'request' span of the
+    demo's own, so AGA's spans, log records and exemplars have a parent to point at."""
+    provider = getattr(stack.tracing, "tracer_provider", None)
+    if provider is None:
+        return None
+    tracer = provider.get_tracer("aga-otel-demo")
+    return lambda: tracer.start_as_current_span("demo.generate")
 
 
 def _print_endpoints(stack, profile) -> None:

@@ -11,7 +11,11 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import (
+    AlwaysOffExemplarFilter,
+    MeterProvider,
+    TraceBasedExemplarFilter,
+)
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter, MetricReader
 from opentelemetry.sdk.resources import Resource
 
@@ -28,6 +32,7 @@ from aga_otel.metrics.gauges import register_gauges
 from aga_otel.metrics.reader import SharedMetricReader
 from aga_otel.metrics.recorder import MetricsRecorder, create_instrument
 from aga_otel.status import Status, StatusBoard
+from aga_otel.tracing import build_tracing
 
 logger = logging.getLogger("aga_otel")
 
@@ -59,6 +64,7 @@ class ObservabilityStack:
         self.audit_storage: Any = None
         self.alert_manager: Any = None
         self.health: Any = None
+        self.tracing: Any = None
         self.bridge: EventBridge | None = None
         self.meter_provider: MeterProvider | None = None
         self.reader: SharedMetricReader | None = None
@@ -101,8 +107,13 @@ class ObservabilityStack:
             "telemetry.distro.version": __version__,
         })  # fmt: skip
         self.reader = SharedMetricReader()
+        # Exemplars only with tracing: without it they would cost a span lookup per
+        # measurement for nothing (and the machine's env must not switch them on silently).
+        exemplars = TraceBasedExemplarFilter() if cfg.tracing_enabled else AlwaysOffExemplarFilter()
         self.meter_provider = MeterProvider(
-            resource=self.resource, metric_readers=[self.reader, *self._extra_readers]
+            resource=self.resource,
+            metric_readers=[self.reader, *self._extra_readers],
+            exemplar_filter=exemplars,
         )
         self.meter = self.meter_provider.get_meter(sc.METER_NAME, __version__)
         recorder = MetricsRecorder(self.meter, cfg.per_layer_attributes, cfg.max_layers)
@@ -115,7 +126,14 @@ class ObservabilityStack:
         if self.log_exporter is not None:
             sinks.append(self.log_exporter)
             self.audit_storage = self.log_exporter.audit_store
-        self.bridge = EventBridge(sinks, cfg.queue_size, self.status)
+        self.tracing = _optional_component(
+            "traces", self.status, lambda: build_tracing(cfg, self.status, self.resource)
+        )
+        if self.tracing is not None:
+            sinks.append(self.tracing)
+        self.bridge = EventBridge(
+            sinks, cfg.queue_size, self.status, capture_context=cfg.tracing_enabled
+        )
         register_gauges(self.meter, lambda: self.plugin, recorder.activation, self.bridge.stats)
         failures = create_instrument(self.meter, sc.BY_KEY["export_failures"])
         failures.add(0, {sc.ATTR_EXPORTER: "otlp"})  # the series exists from the start
@@ -230,6 +248,8 @@ class ObservabilityStack:
             self.bridge.stop(left())
         if self.prometheus is not None:
             self.prometheus.shutdown()
+        if self.tracing is not None:
+            self.tracing.shutdown(left())
         if self.reader is not None:
             self.reader.shutdown_consumers(left())
         if self.health is not None:  # again, directly: its consumer thread may be abandoned
@@ -308,6 +328,7 @@ class ObservabilityStack:
             "plugin_bound": self.plugin is not None,
             "logs": _stats_of(self.log_exporter),
             "alerts": _stats_of(self.alert_manager),
+            "traces": _stats_of(self.tracing),
         }
 
 

@@ -66,3 +66,21 @@ def test_demo_serves_live_metrics_and_exits_zero():
         proc.kill()
     assert proc.returncode == 0, rest
     assert "events/s" in rest and "done:" in rest
+
+
+def test_demo_pushes_otlp_metrics_and_traces_to_a_receiver():
+    from otlp_receiver import GrpcReceiver
+
+    with GrpcReceiver() as receiver:
+        out = subprocess.run([*CMD, "demo", "--duration", "3", "--prometheus-port", "0",
+                              "--health-port", "0", "--otlp-endpoint", receiver.endpoint,
+                              "--tracing", "--quiet"],
+                             capture_output=True, text=True, timeout=90)  # fmt: skip
+        assert out.returncode == 0, out.stdout + out.stderr
+        got = receiver.received
+        assert got.metric_points("aga.forward"), "no metrics over OTLP"
+        spans = got.spans()
+        names = {s.name for s in spans}
+        assert {"demo.generate", "aga.forward"} <= names
+        requests = {s.span_id for s in spans if s.name == "demo.generate"}
+        assert all(s.parent_span_id in requests for s in spans if s.name == "aga.forward")

@@ -58,6 +58,7 @@ class WorkloadSimulator:
         profile: WorkloadProfile | None = None,
         seed: int = 0,
         record: bool = True,
+        step_context=None,
     ) -> None:
         self.plugin = plugin
         self.bus = plugin.event_bus
@@ -69,6 +70,9 @@ class WorkloadSimulator:
         self._since_retrieval = 0
         self._next_id = 0
         self._stop = threading.Event()
+        # Optional: a callable returning a context manager each step runs in (e.g. the
+        # serving framework's request span, for trace correlation in the demo).
+        self.step_context = step_context
 
     # --- one step ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -88,6 +92,13 @@ class WorkloadSimulator:
             self._register()
 
     def step(self) -> None:
+        if self.step_context is None:
+            self._step()
+            return
+        with self.step_context():
+            self._step()
+
+    def _step(self) -> None:
         p, rng = self.profile, self.rng
         entropy_step = rng.gammavariate(2.0, 1.0)  # the step's uncertainty, shared by layers
         for layer in range(p.layers):
