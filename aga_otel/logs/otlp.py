@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from aga_otel.config import ObservabilityConfig
 from aga_otel.exporters.otlp import create_log_exporter, signal_enabled, signal_endpoint
+from aga_otel.exporters.reporting import ExportReporter
 from aga_otel.logs._sdk import LogRecordExporter, LogRecordExportResult, ReadableLogRecord
 from aga_otel.status import StatusBoard
 
@@ -36,33 +37,27 @@ class StatusReportingExporter(LogRecordExporter):
     """Wraps an exporter: reports each outcome to the StatusBoard, never raises."""
 
     def __init__(self, inner: LogRecordExporter, status: StatusBoard, endpoint: str) -> None:
-        self.inner, self.status, self.endpoint = inner, status, endpoint
-        self.exported = self.failed = 0
-        self._failing = False
-        status.register(COMPONENT, endpoint)
+        self.inner = inner
+        self.reporter = ExportReporter(status, COMPONENT, "log", endpoint)
+
+    @property
+    def exported(self) -> int:
+        return self.reporter.exported
+
+    @property
+    def failed(self) -> int:
+        return self.reporter.failed
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         try:
             result = self.inner.export(batch)
-            error = None if result == LogRecordExportResult.SUCCESS else "export rejected"
-        except Exception as exc:
-            result, error = LogRecordExportResult.FAILURE, f"{type(exc).__name__}: {exc}"
-        if error is None:
-            self.exported += len(batch)
-            if self._failing:
-                self._failing = False
-                logger.warning("OTLP log export to %s recovered", self.endpoint)
-            self.status.success(COMPONENT, self.endpoint)
+        except Exception as exc:  # exporters should not raise; never trust it
+            self.reporter.failed_with(len(batch), f"{type(exc).__name__}: {exc}")
+            return LogRecordExportResult.FAILURE
+        if result == LogRecordExportResult.SUCCESS:
+            self.reporter.succeeded(len(batch))
         else:
-            self.failed += len(batch)
-            self.status.failure(COMPONENT, f"OTLP log export to {self.endpoint} failed: {error}")
-            if not self._failing:
-                self._failing = True
-                logger.error(
-                    "OTLP log export to %s failed (%s); records are dropped until it recovers",
-                    self.endpoint,
-                    error,
-                )
+            self.reporter.failed_with(len(batch), "export rejected")
         return result
 
     def shutdown(self) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +26,7 @@ from opentelemetry.sdk.resources import Resource
 from aga_otel._version import __version__
 from aga_otel.audit import AuditStore, AuditWriter, open_store
 from aga_otel.config import ObservabilityConfig
+from aga_otel.exporters.reporting import run_bounded
 from aga_otel.logs import records as rec
 from aga_otel.logs._sdk import BatchLogRecordProcessor, LoggerProvider, LogRecord, SeverityNumber
 from aga_otel.logs.local import LocalLogExporter
@@ -164,20 +164,7 @@ class LogPipeline:
         self._shut = True
         deadline = time.monotonic() + timeout
         self.audit_writer.shutdown(timeout)
-        # Exporter shutdown can block on a dead collector; bound it by the remaining time.
-        t = threading.Thread(
-            target=self._shutdown_provider, name="aga-otel-logs-shutdown", daemon=True
-        )
-        t.start()
-        t.join(max(0.1, deadline - time.monotonic()))
-        if t.is_alive():
-            logger.warning("log exporters did not shut down within %.1f s", timeout)
-
-    def _shutdown_provider(self) -> None:
-        try:
-            self.logger_provider.shutdown()
-        except Exception as exc:
-            logger.warning("log provider shutdown failed: %r", exc)
+        run_bounded(self.logger_provider.shutdown, deadline - time.monotonic(), "log-exporters")
 
     def stats(self) -> dict:
         out: dict[str, Any] = {

@@ -8,46 +8,12 @@ from collections.abc import Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from aga_otel.exporters.reporting import ExportReporter
 from aga_otel.status import StatusBoard
 
 logger = logging.getLogger(__name__)
 
 COMPONENT = "traces.otlp"
-
-
-class ExportReporter:
-    """Counts exported/failed items of one exporter and reports the state transitions.
-
-    Signal-agnostic: the status board gets every outcome, the log one line when an outage
-    starts and one when it ends (not one per failed batch).
-    """
-
-    def __init__(self, status: StatusBoard, component: str, what: str, endpoint: str) -> None:
-        self.status, self.component, self.what, self.endpoint = status, component, what, endpoint
-        self.exported = self.failed = 0
-        self._failing = False
-        status.register(component, endpoint)
-
-    def succeeded(self, n: int) -> None:
-        self.exported += n
-        if self._failing:
-            self._failing = False
-            logger.warning("OTLP %s export to %s recovered", self.what, self.endpoint)
-        self.status.success(self.component, self.endpoint)
-
-    def failed_with(self, n: int, error: str) -> None:
-        self.failed += n
-        self.status.failure(
-            self.component, f"OTLP {self.what} export to {self.endpoint} failed: {error}"
-        )
-        if not self._failing:
-            self._failing = True
-            logger.error(
-                "OTLP %s export to %s failed (%s); dropped until it recovers",
-                self.what,
-                self.endpoint,
-                error,
-            )
 
 
 class StatusReportingSpanExporter(SpanExporter):

@@ -11,7 +11,6 @@ parents and timestamps taken from the events, never from the worker's clock or c
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +22,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from aga_otel._version import __version__
 from aga_otel.config import ObservabilityConfig
 from aga_otel.exporters.otlp import create_span_exporter, signal_enabled, signal_endpoint
+from aga_otel.exporters.reporting import run_bounded
 from aga_otel.logs.records import A_LAYER
 from aga_otel.semconv import EVENT_AUDIT, EVENT_FORWARD, EVENT_RETRIEVAL
 from aga_otel.status import StatusBoard
@@ -132,20 +132,7 @@ class TracingPipeline:
         if self._shut:
             return
         self._shut = True
-        # Exporter shutdown can block on a dead collector; bound it by the timeout.
-        t = threading.Thread(
-            target=self._shutdown_provider, name="aga-otel-traces-shutdown", daemon=True
-        )
-        t.start()
-        t.join(max(0.1, timeout))
-        if t.is_alive():
-            logger.warning("span exporters did not shut down within %.1f s", timeout)
-
-    def _shutdown_provider(self) -> None:
-        try:
-            self.tracer_provider.shutdown()
-        except Exception as exc:
-            logger.warning("tracer provider shutdown failed: %r", exc)
+        run_bounded(self.tracer_provider.shutdown, timeout, "span-exporters")
 
     def stats(self) -> dict:
         out: dict[str, Any] = {
