@@ -1,5 +1,6 @@
 """The bundled stack, checked structurally (no docker engine here): the Collector
-pipelines, docker-compose services and mounts, and the ports every part agrees on."""
+pipelines, docker-compose services and mounts, the ports every part agrees on, and the
+metrics → exemplar → trace chain (Collector → Prometheus → Grafana → Jaeger)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ DEFAULTS = ObservabilityConfig()
 KNOWN = {
     "receivers": {"otlp"},
     "processors": {"memory_limiter", "batch"},
-    "exporters": {"prometheus", "debug"},
+    "exporters": {"prometheus", "debug", "otlp"},
     "extensions": {"health_check"},
 }
 
@@ -51,6 +52,16 @@ def published(service: dict) -> set[int]:
     return {int(str(p).split(":")[-1].split("/")[0]) for p in service.get("ports", [])}
 
 
+def exposed(service: dict) -> set[int]:
+    """Ports reachable from the compose network: published or only exposed."""
+    return published(service) | {int(str(p).split("/")[0]) for p in service.get("expose", [])}
+
+
+def host_port(url: str) -> tuple[str, int]:
+    host, _, rest = url.split("://", 1)[-1].partition(":")
+    return host, int(rest.split("/")[0])
+
+
 def mounts(service: dict) -> dict[str, str]:
     """container path → host path (relative to collector/) of each bind mount."""
     out = {}
@@ -62,7 +73,7 @@ def mounts(service: dict) -> dict[str, str]:
 
 def test_every_pipeline_component_is_defined_and_current(otel):
     pipelines = otel["service"]["pipelines"]
-    assert {"metrics", "logs"} <= set(pipelines)
+    assert {"metrics", "logs", "traces"} <= set(pipelines)
     for name, pipeline in pipelines.items():
         for kind in ("receivers", "processors", "exporters"):
             for component in pipeline.get(kind, []):
@@ -116,6 +127,7 @@ def test_demo_service_pushes_to_the_collector(compose, otel):
     demo = compose["services"]["aga-demo"]
     assert demo["deploy"]["replicas"] >= 2
     args = demo["command"]
+    assert "--tracing" in args  # request spans: exemplars and parented AGA spans
     endpoint = args[args.index("--otlp-endpoint") + 1]
     protocol = args[args.index("--otlp-protocol") + 1]
     receiver = otel["receivers"]["otlp"]["protocols"]["grpc" if protocol == "grpc" else "http"]
@@ -186,3 +198,60 @@ def test_grafana_provisioning(compose):
         assert (COLLECTOR / m[path] / name).is_file(), name
     home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home.startswith(path + "/") and home.rsplit("/", 1)[1] in DASHBOARDS
+
+
+def test_traces_pipeline_exports_to_the_trace_backend(compose, otel):
+    traces = otel["service"]["pipelines"]["traces"]
+    backends = [e for e in traces["exporters"] if e.split("/")[0] == "otlp"]
+    assert backends, "the traces pipeline has no OTLP exporter to a trace backend"
+    for name in backends:
+        exporter = otel["exporters"][name]
+        host, port_ = host_port(exporter["endpoint"])
+        assert host in compose["services"], f"{name}: {host} is not a compose service"
+        backend = compose["services"][host]
+        assert port_ in exposed(backend), f"{name}: {host} does not expose {port_}"
+        assert exporter["tls"]["insecure"] is True  # Jaeger's receiver is plain gRPC here
+        assert host in compose["services"]["otel-collector"]["depends_on"]
+    jaeger = compose["services"]["jaeger"]
+    assert jaeger["image"].startswith("jaegertracing/all-in-one:")
+    assert jaeger["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+    assert 16686 in published(jaeger)  # the UI, linked from the docs and Grafana
+
+
+def test_collector_writes_exemplars(otel):
+    # Exemplars are only exposed in the OpenMetrics format.
+    assert otel["exporters"]["prometheus"]["enable_open_metrics"] is True
+    assert "prometheus" in otel["service"]["pipelines"]["metrics"]["exporters"]
+
+
+def test_prometheus_stores_exemplars(compose, prometheus):
+    service = compose["services"]["prometheus"]
+    features = {
+        f
+        for arg in service["command"]
+        if arg.startswith("--enable-feature=")
+        for f in arg.split("=", 1)[1].split(",")
+    }
+    assert "exemplar-storage" in features
+    assert prometheus["storage"]["exemplars"]["max_exemplars"] > 0
+    # The default scrape protocols ask for OpenMetrics first; an override must too.
+    job = next(j for j in prometheus["scrape_configs"] if j["job_name"] == "otel-collector")
+    protocols = job.get("scrape_protocols") or prometheus["global"].get("scrape_protocols")
+    assert not protocols or protocols[0].startswith("OpenMetricsText"), protocols
+    version = tuple(int(n) for n in service["image"].rsplit(":v", 1)[1].split("."))
+    assert version >= (2, 55, 0)  # the release whose defaults the comments describe
+
+
+def test_grafana_links_exemplars_to_the_trace_datasource(compose):
+    datasources = load("grafana/provisioning/datasources/datasources.yml")["datasources"]
+    by_uid = {d["uid"]: d for d in datasources}
+    assert len(by_uid) == len(datasources), "datasource uids must be unique"
+    prom = next(d for d in datasources if d["type"] == "prometheus")
+    destinations = prom["jsonData"]["exemplarTraceIdDestinations"]
+    # trace_id: the exemplar label the Collector's prometheus exporter writes
+    assert [d["name"] for d in destinations] == ["trace_id"]
+    target = by_uid[destinations[0]["datasourceUid"]]
+    assert target["type"] == "jaeger"
+    host, port_ = host_port(target["url"])
+    assert host in compose["services"] and port_ in exposed(compose["services"][host])
+    assert host in compose["services"]["grafana"]["depends_on"]

@@ -108,6 +108,20 @@ def test_every_panel_has_a_unit(board):
             assert all(t["format"] == "heatmap" for t in p["targets"])
 
 
+def test_latency_panels_show_exemplars(board):
+    """Exemplars on the targets reading the forward-duration buckets (the one histogram
+    whose measurements carry the emitter's span), and on no other target."""
+    buckets = f"{semconv.prom('forward_duration')}_bucket"
+    with_exemplars = set()
+    for p in panels(board):
+        for t in p["targets"]:
+            assert t["exemplar"] is (buckets in metric_names(t["expr"])), p["title"]
+            if t["exemplar"]:
+                assert p["type"] == "timeseries", p["title"]
+                with_exemplars.add(p["title"])
+    assert with_exemplars == {"Forward duration p50 / p95 / p99", "Forward duration p95 by layer"}
+
+
 def test_units_match_the_metric(board):
     by_title = {p["title"]: p for p in panels(board)}
     assert by_title["Activation rate"]["fieldConfig"]["defaults"]["unit"] == "percentunit"

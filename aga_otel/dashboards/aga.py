@@ -42,6 +42,16 @@ def rate(key: str, by: str = "", suffix: str = "", fn: str = "rate", window: str
     return f"sum{grouping} ({fn}({sel(key, suffix)}[{window}]))"
 
 
+# Histograms whose measurements carry the emitter's span, hence exemplars on the OTLP
+# path (docs/tracing.md); their latency panels ask Grafana for exemplars.
+EXEMPLAR_HISTOGRAMS = frozenset({"forward_duration"})
+
+
+def latency(q: float, key: str, by: str = "", legend: str = "__auto") -> Query:
+    """A quantile query that also shows exemplars when ``key`` has them."""
+    return Query(quantile(q, key, by), legend, exemplar=key in EXEMPLAR_HISTOGRAMS)
+
+
 def quantile(q: float, key: str, by: str = "") -> str:
     labels = f"le, {by}" if by else "le"
     return f"histogram_quantile({q}, {rate(key, labels, '_bucket')})"
@@ -82,10 +92,12 @@ def _overview() -> Row:
 def _forward() -> Row:
     return Row("Forward performance", (
         Panel("Forward duration p50 / p95 / p99", "timeseries", tuple(
-            Query(quantile(q, "forward_duration"), f"p{int(q * 100)}")
-            for q in (0.5, 0.95, 0.99)), "s", "AGA's own time per hooked layer and step"),
+            latency(q, "forward_duration", legend=f"p{int(q * 100)}")
+            for q in (0.5, 0.95, 0.99)), "s",
+            "AGA's own time per hooked layer and step; with tracing, exemplar points "
+            "open the trace behind a measurement"),
         Panel("Forward duration p95 by layer", "timeseries",
-              (Query(quantile(0.95, "forward_duration", "layer"), "layer {{layer}}"),), "s"),
+              (latency(0.95, "forward_duration", "layer", "layer {{layer}}"),), "s"),
         Panel("Forward rate by layer", "timeseries",
               (Query(rate("forward", "layer"), "layer {{layer}}"),), "ops",
               "Forward events per second, applied or bypassed"),

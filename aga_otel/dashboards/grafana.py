@@ -21,10 +21,15 @@ GRID_WIDTH = 24
 
 @dataclass(frozen=True)
 class Query:
-    """One PromQL target; ``legend`` is a Grafana legend format such as ``{{layer}}``."""
+    """One PromQL target; ``legend`` is a Grafana legend format such as ``{{layer}}``.
+
+    ``exemplar`` asks Grafana for the exemplars of the series the query reads and draws
+    them as points that link to their trace (the datasource's exemplar destinations).
+    """
 
     expr: str
     legend: str = "__auto"
+    exemplar: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,7 @@ def _target(index: int, query: Query, kind: str) -> dict[str, Any]:
         "legendFormat": query.legend,
         "range": True,
         "instant": False,
+        "exemplar": query.exemplar,
     }
     if kind == "heatmap":
         # Buckets as rows, ordered by "le": Grafana needs the heatmap format for that.
