@@ -73,12 +73,14 @@ def emit_ns(bus: EventBus, n: int = 200_000) -> float:
         "error": None,
         "timestamp": time.time(),
     }
+    # CPU time of the emitting thread: the worker competing for the GIL slows the loop's
+    # wall time, but the cost this thread itself adds is what the budget is about.
     best = float("inf")
     for _ in range(5):
-        t0 = time.perf_counter_ns()
+        t0 = time.thread_time_ns()
         for _ in range(n):
             bus.emit("audit", data)
-        best = min(best, (time.perf_counter_ns() - t0) / n)
+        best = min(best, (time.thread_time_ns() - t0) / n)
     return best
 
 
