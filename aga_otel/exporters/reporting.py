@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from aga_otel.status import StatusBoard
 
@@ -44,6 +45,44 @@ class ExportReporter:
                 self.endpoint,
                 error,
             )
+
+
+class ReportingExporter:
+    """Wraps an OTel log or span exporter: every outcome goes to an ``ExportReporter``;
+    ``export`` never raises. ``success``/``failure`` are the signal's result values."""
+
+    def __init__(self, inner: Any, reporter: ExportReporter, success: Any, failure: Any) -> None:
+        self.inner, self.reporter = inner, reporter
+        self._success, self._failure = success, failure
+
+    @property
+    def exported(self) -> int:
+        return self.reporter.exported
+
+    @property
+    def failed(self) -> int:
+        return self.reporter.failed
+
+    def export(self, items: Sequence[Any]) -> Any:
+        try:
+            result = self.inner.export(items)
+        except Exception as exc:  # exporters should not raise; never trust it
+            self.reporter.failed_with(len(items), f"{type(exc).__name__}: {exc}")
+            return self._failure
+        if result == self._success:
+            self.reporter.succeeded(len(items))
+        else:
+            self.reporter.failed_with(len(items), "export rejected")
+        return result
+
+    def shutdown(self) -> None:
+        try:
+            self.inner.shutdown()
+        except Exception as exc:
+            logger.debug("exporter shutdown failed: %r", exc)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
 
 
 def run_bounded(fn: Callable[[], None], timeout: float, name: str) -> bool:

@@ -26,7 +26,7 @@ from opentelemetry.sdk.resources import Resource
 from aga_otel._version import __version__
 from aga_otel.audit import AuditStore, AuditWriter, open_store
 from aga_otel.config import ObservabilityConfig
-from aga_otel.exporters.reporting import run_bounded
+from aga_otel.exporters.reporting import ReportingExporter, run_bounded
 from aga_otel.logs import records as rec
 from aga_otel.logs._sdk import BatchLogRecordProcessor, LoggerProvider, LogRecord, SeverityNumber
 from aga_otel.logs.local import LocalLogExporter
@@ -71,7 +71,7 @@ class LogPipeline:
             config.audit_retention_days,
         )
         self.logger_provider.add_log_record_processor(AuditLogRecordProcessor(self.audit_writer))
-        self.otlp: StatusReportingExporter | None = None
+        self.otlp: ReportingExporter | None = None
         self.local: LocalLogExporter | None = None
         if config.log_enabled:
             self._add_exporters(stream if stream is not None else sys.stderr)

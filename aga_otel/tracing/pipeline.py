@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from aga_otel._version import __version__
 from aga_otel.config import ObservabilityConfig
 from aga_otel.exporters.otlp import create_span_exporter, signal_enabled, signal_endpoint
-from aga_otel.exporters.reporting import run_bounded
+from aga_otel.exporters.reporting import ReportingExporter, run_bounded
 from aga_otel.logs.records import A_LAYER
 from aga_otel.semconv import EVENT_AUDIT, EVENT_FORWARD, EVENT_RETRIEVAL
 from aga_otel.status import StatusBoard
@@ -56,7 +56,7 @@ class TracingPipeline:
         self.sampler = spans.ForwardSampler(config.trace_forward_sample_rate)
         # Never set as the global provider: see the module docstring.
         self.tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-        self.otlp: StatusReportingSpanExporter | None = None
+        self.otlp: ReportingExporter | None = None
         outputs: list[SpanExporter] = list(exporters)
         if signal_enabled(config, "traces"):
             endpoint = signal_endpoint(config, "traces") or "default OTLP endpoint"
