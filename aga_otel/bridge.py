@@ -108,6 +108,11 @@ class EventBridge:
         self._buses.clear()
 
     @property
+    def buses(self) -> list:
+        """The buses this bridge is subscribed to."""
+        return [bus for bus, _ in self._buses]
+
+    @property
     def subscribed(self) -> bool:
         return bool(self._buses)
 
@@ -182,10 +187,6 @@ class EventBridge:
     def dropped_queue_full(self) -> int:
         # itertools.count has no read; its repr holds the next value.
         return int(repr(self._dropped_full)[6:-1])
-
-    @property
-    def dequeued(self) -> int:
-        return self._dequeued
 
     @property
     def queue_depth(self) -> int:

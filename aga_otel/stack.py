@@ -275,19 +275,17 @@ class ObservabilityStack:
         MeterProvider (counts start from zero, so fleet sums do not double-count), and binds
         no server port: the listening sockets inherited from the parent are closed here.
         """
-        old_bridge, old_servers = self.bridge, [self.prometheus, self.health]
-        buses = [bus for bus, _ in (old_bridge._buses if old_bridge else [])]
-        if old_bridge is not None:
-            old_bridge.unsubscribe_all()
+        buses = self.bridge.buses if self.bridge is not None else []
+        if self.bridge is not None:
+            self.bridge.unsubscribe_all()
         if self._alert_log_handler is not None:
             logging.getLogger("aga_otel.alerts").removeHandler(self._alert_log_handler)
-        for server in old_servers:
+        for server in (self.prometheus, self.health):
             # Only close the inherited socket: shutdown() would wait for a serving thread
             # that does not exist in the child.
-            close = getattr(server, "close_inherited", None)
-            if close is not None:
+            if server is not None:
                 try:
-                    close()
+                    server.close_inherited()
                 except Exception:
                     pass
         self.prometheus = self.health = None

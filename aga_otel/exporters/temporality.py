@@ -24,10 +24,6 @@ from opentelemetry.sdk.metrics.export import (
 )
 
 
-def _key(metric_name: str, point) -> tuple:
-    return (metric_name, frozenset(point.attributes.items()))
-
-
 class DeltaConverter:
     """Keeps the previous cumulative point per series and emits differences."""
 
@@ -55,18 +51,21 @@ class DeltaConverter:
             return m
         return Metric(m.name, m.description, m.unit, data)
 
-    def _sum_point(self, name: str, p: NumberDataPoint) -> NumberDataPoint:
-        key = _key(name, p)
+    def _swap(self, name: str, point):
+        """Store ``point`` as the series' latest and return the one it replaces."""
+        key = (name, frozenset(point.attributes.items()))
         prev = self._prev.get(key)
-        self._prev[key] = p
+        self._prev[key] = point
+        return prev
+
+    def _sum_point(self, name: str, p: NumberDataPoint) -> NumberDataPoint:
+        prev = self._swap(name, p)
         if prev is None:
             return p
         return replace(p, start_time_unix_nano=prev.time_unix_nano, value=p.value - prev.value)
 
     def _hist_point(self, name: str, p: HistogramDataPoint) -> HistogramDataPoint:
-        key = _key(name, p)
-        prev = self._prev.get(key)
-        self._prev[key] = p
+        prev = self._swap(name, p)
         if prev is None:
             return p
         # An interval's min/max cannot be recovered from cumulative data: the cumulative
