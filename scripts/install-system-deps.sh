@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
-# System packages the test suite needs (Debian): prometheus (server + promtool).
+# System packages the test suite needs (Debian). One line per tool: "command package".
+# Installs only what is missing; safe to run again.
 set -euo pipefail
-need=()
-command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
-command -v promtool >/dev/null 2>&1 || need+=(prometheus)
-if ((${#need[@]})); then
+NEEDED=(
+  "prometheus prometheus"
+  "promtool prometheus"
+)
+missing=()
+for entry in "${NEEDED[@]}"; do
+  read -r cmd pkg <<<"$entry"
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
   if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=; fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-  # The Debian package starts a system service on :9090; the tests start their own.
-  $SUDO systemctl stop prometheus >/dev/null 2>&1 || true
+  # shellcheck disable=SC2046
+  $SUDO apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
+  # Debian packages start system services (Prometheus on :9090...); the tests start their own.
+  for svc in prometheus prometheus-alertmanager postgresql; do
+    $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true
+  done
 fi
 echo "system deps: $(prometheus --version 2>&1 | head -n1)"
