@@ -180,6 +180,7 @@ class ObservabilityStack:
             self.prometheus = PrometheusEndpoint(
                 reader.snapshot, self.status, cfg.prometheus_host, cfg.prometheus_port,
                 cfg.prometheus_labels, cfg.server_tls_certfile, cfg.server_tls_keyfile,
+                cfg.prometheus_prefix,
             )  # fmt: skip
             self.prometheus.start()
         # Local consumers first, remote ones last: shutdown follows this order.

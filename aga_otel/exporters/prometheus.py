@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 _INVALID = re.compile(r"[^a-zA-Z0-9_:]")
 _UNITS = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "By": "bytes"}
 COMPONENT = "metrics.prometheus"
+DEFAULT_PREFIX = "aga"
 
 
 def sanitize_name(name: str) -> str:
@@ -46,8 +47,22 @@ def label_value(value) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
+def prefixed(name: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """``name`` with the AGA prefix replaced by ``prefix`` (aga-observability 1.0's option).
+
+    Only AGA's own metrics (``aga_*``) are renamed; the pipeline's ``aga_otel_*`` metrics and
+    ``target_info`` keep their names, so pipeline alerts work whatever the prefix.
+    """
+    if prefix == DEFAULT_PREFIX or not name.startswith("aga_") or name.startswith("aga_otel_"):
+        return name
+    return prefix + name[3:]
+
+
 def to_families(
-    data: MetricsData, const_labels: Mapping[str, str] | None = None, target_info: bool = True
+    data: MetricsData,
+    const_labels: Mapping[str, str] | None = None,
+    target_info: bool = True,
+    prefix: str = DEFAULT_PREFIX,
 ) -> list[Metric]:
     """Translate a cumulative OTel snapshot into prometheus_client metric families."""
     const = dict(const_labels or {})
@@ -59,7 +74,7 @@ def to_families(
         )
         for sm in rm.scope_metrics:
             for metric in sm.metrics:
-                _add_metric(families, metric, const)
+                _add_metric(families, metric, const, prefix)
     out = list(families.values())
     if target_info and resource_attrs:
         info = InfoMetricFamily("target", "Target metadata")
@@ -68,8 +83,8 @@ def to_families(
     return out
 
 
-def _add_metric(families: dict[str, Metric], metric, const: dict[str, str]) -> None:
-    name = sanitize_name(metric.name)
+def _add_metric(families: dict[str, Metric], metric, const: dict[str, str], prefix: str) -> None:
+    name = prefixed(sanitize_name(metric.name), prefix)
     unit = _UNITS.get(metric.unit or "", "")
     doc = metric.description or ""
     d = metric.data
@@ -108,15 +123,17 @@ class SnapshotCollector:
         self,
         snapshot: Callable[[], MetricsData | None],
         const_labels: Mapping[str, str] | None = None,
+        prefix: str = DEFAULT_PREFIX,
     ) -> None:
         self._snapshot = snapshot
         self._const = dict(const_labels or {})
+        self._prefix = prefix
 
     def collect(self) -> Iterable[Metric]:
         data = self._snapshot()
         if data is None:
             return []
-        return to_families(data, self._const)
+        return to_families(data, self._const, prefix=self._prefix)
 
 
 class PrometheusEndpoint:
@@ -131,9 +148,10 @@ class PrometheusEndpoint:
         const_labels: Mapping[str, str] | None = None,
         certfile: str | None = None,
         keyfile: str | None = None,
+        prefix: str = DEFAULT_PREFIX,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(SnapshotCollector(snapshot, const_labels))
+        self.registry.register(SnapshotCollector(snapshot, const_labels, prefix))
         self.host, self.requested_port = host, port
         self.status = status
         self._tls = (certfile, keyfile)
