@@ -1,19 +1,31 @@
-"""The bridge: the EventBus handler (hot path) and the worker thread behind it.
+"""The bridge: the EventBus handlers (hot path) and the worker thread behind them.
 
 The handler runs inside the LLM's forward pass, on the emitting thread. It appends the
 event to a bounded ``collections.deque`` and returns: ``deque.append`` and ``len`` are
 atomic under the GIL, so many emitting threads need no lock, and no condition variable is
 signalled (``queue.Queue.put_nowait`` measured 1.4 µs per event here, over the 1 µs
-budget; a deque with a length check 0.4 µs). When the queue is full the event is dropped
-and counted with ``itertools.count``, whose ``next`` is atomic in CPython. The worker polls
-the deque, takes batches and hands them to every ``EventSink``.
+budget; a deque with a length check 0.4 µs). When a lane is full the event is dropped and
+counted with ``itertools.count``, whose ``next`` is atomic in CPython.
 
-With ``capture_context=True`` (tracing on) :meth:`EventBridge.subscribe` registers
-:meth:`EventBridge.handle_traced` instead, which also reads the emitting thread's
-OpenTelemetry ``Context`` (one context-variable read) and queues ``(event, context)``;
-the worker turns those pairs back into events for the sinks (see
-:mod:`aga_otel.tracing.capture`). The handler is chosen at subscribe time, so without
-tracing the hot path is exactly :meth:`EventBridge.handle`.
+Three lanes, so that the flood cannot crowd out the record:
+
+- **forward** (``queue_size``): ~all of the traffic. With tracing off the event goes in as
+  is; with ``capture_context=True`` (:meth:`EventBridge.handle_traced`, chosen at subscribe
+  time) as ``(event, context)``.
+- **audit** (``rare_queue_size``): what was done to the knowledge base. Forward traffic
+  cannot fill it; its drops are counted apart (``audit_queue_full``).
+- **other**: retrieval events and unknown types.
+
+Audit and other events always carry the emitting thread's OpenTelemetry ``Context`` (one
+context-variable read; they are rare), so the request's trace reaches audit rows and spans
+even with tracing export off. The worker turns ``(event, context)`` pairs back into events
+for the sinks (see :mod:`aga_otel.tracing.capture`).
+
+The worker wakes on a cadence (``interval``, 0.1 s), not by polling: at generation pacing
+(a dozen events every ~9 ms) a wake-up then finds ~130 events, so the fixed cost of a pass
+is shared, and an idle process costs ten wake-ups a second. ``drain()`` wakes it at once.
+Each pass is dispatched in chunks with a GIL release between them, so the model's thread
+never waits for a whole pass.
 """
 
 from __future__ import annotations
@@ -29,18 +41,27 @@ from typing import Any
 
 from opentelemetry.context import get_current as _current_context
 
+from aga_otel import semconv as sc
 from aga_otel.pipeline import EventSink
 from aga_otel.status import Status, StatusBoard
 from aga_otel.tracing.capture import unwrap_batch
 
 logger = logging.getLogger(__name__)
 
-_BATCH = 2048
-_IDLE_WAIT = 0.005  # seconds the worker sleeps when the queue is empty
+_FORWARD = sc.EVENT_FORWARD
+_AUDIT = sc.EVENT_AUDIT
+_BATCH = 4096  # items taken from the forward lane per pass
+_CHUNK = 512  # items dispatched between two GIL releases
+_INTERVAL = 0.1  # seconds between worker wake-ups
+
+
+def _count_of(counter: itertools.count) -> int:
+    # itertools.count has no read; its repr holds the next value.
+    return int(repr(counter)[6:-1])
 
 
 class EventBridge:
-    """Subscribes to a contract EventBus and feeds its events to sinks off the hot path."""
+    """Subscribes to contract EventBuses and feeds their events to sinks off the hot path."""
 
     def __init__(
         self,
@@ -48,45 +69,92 @@ class EventBridge:
         queue_size: int = 65536,
         status: StatusBoard | None = None,
         capture_context: bool = False,
+        rare_queue_size: int = 16384,
+        interval: float = _INTERVAL,
     ) -> None:
         self.sinks = list(sinks)
-        # Fixed for the bridge's lifetime: the queue holds (event, context) pairs iff set.
+        # Fixed for the bridge's lifetime: forward items are (event, context) pairs iff set.
         self._capture_context = bool(capture_context)
         self.queue_size = queue_size
+        self.rare_queue_size = rare_queue_size
+        self.interval = interval
         self.status = status or StatusBoard()
-        self._queue: deque = deque()
+        self._queue: deque = deque()  # forward lane
+        self._audit: deque = deque()  # audit lane: (event, context)
+        self._other: deque = deque()  # retrieval and unknown types: (event, context)
         self._dropped_full = itertools.count()
+        self._dropped_audit = itertools.count()
         self._dequeued = 0
+        self._lost_at_stop = 0
         self._buses: list[tuple[Any, str]] = []
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._abandon = False  # set when stop() gives up: dispatch nothing more
         self._thread: threading.Thread | None = None
         self._idle = threading.Event()
+        self._forward_sinks: list = []
+        self._split_sinks()
         self.status.register("bridge")
+
+    def _split_sinks(self) -> None:
+        self._forward_sinks = [getattr(s, "handle_forward", s.handle_batch) for s in self.sinks]
 
     # --- the hot path ------------------------------------------------------------------------
     def handle(self, event: Any) -> None:
         """The EventBus handler: hand over and return. Never raises."""
-        q = self._queue
-        if len(q) < self.queue_size:
-            q.append(event)
-        else:
-            next(self._dropped_full)
+        try:
+            if event.type == _FORWARD:
+                q = self._queue
+                if len(q) < self.queue_size:
+                    q.append(event)
+                else:
+                    next(self._dropped_full)
+                return
+        except Exception:  # no ``type``, or a hostile one: the worker counts it
+            pass
+        self._handle_rare(event)
 
     def handle_traced(self, event: Any) -> None:
-        """The handler with tracing on: also hand over the emitter's OTel context.
+        """The handler with tracing on: forward events carry the emitter's context too.
 
         Only the Context object is read here (~60 ns); the span lookup, the validity check
         and the wrapping happen on the worker. aga-core's ``Event`` is never touched.
         """
-        q = self._queue
-        if len(q) < self.queue_size:
-            q.append((event, _current_context()))
-        else:
+        try:
+            if event.type == _FORWARD:
+                q = self._queue
+                if len(q) < self.queue_size:
+                    q.append((event, _current_context()))
+                else:
+                    next(self._dropped_full)
+                return
+        except Exception:
+            pass
+        self._handle_rare(event)
+
+    def _handle_rare(self, event: Any) -> None:
+        """Audit, retrieval and unknown events: their own lanes, with the emitter's context."""
+        try:
+            item = (event, _current_context())
+            try:
+                audit = event.type == _AUDIT
+            except Exception:
+                audit = False
+            if audit:
+                if len(self._audit) < self.rare_queue_size:
+                    self._audit.append(item)
+                else:
+                    next(self._dropped_audit)
+            elif len(self._other) < self.rare_queue_size:
+                self._other.append(item)
+            else:
+                next(self._dropped_full)
+        except Exception:  # never into aga-core
             next(self._dropped_full)
 
     @property
     def capture_context(self) -> bool:
-        """Whether events carry the emitting thread's trace context (set at construction)."""
+        """Whether forward events carry the emitting thread's trace context."""
         return self._capture_context
 
     # --- subscription ---------------------------------------------------------------------
@@ -119,65 +187,101 @@ class EventBridge:
     # --- the worker -----------------------------------------------------------------------
     def start(self) -> None:
         self._stop.clear()
+        self._split_sinks()
         self._thread = threading.Thread(target=self._run, name="aga-otel-bridge", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while True:
+        while not self._abandon:
             self._idle.clear()
-            batch = self._take_batch()
-            if batch:
-                self._dispatch(batch)
+            if self._pass():
                 continue
-            self._idle.set()  # only ever set right after finding the queue empty
+            self._idle.set()  # only ever set right after finding every lane empty
             if self._stop.is_set():
                 return
-            time.sleep(_IDLE_WAIT)
+            self._wake.wait(self.interval)
+            self._wake.clear()
 
-    def _take_batch(self) -> list:
-        q = self._queue
-        batch = []
-        pop = q.popleft
+    def _pass(self) -> int:
+        """Take what is queued (the forward lane up to ``_BATCH``) and dispatch it."""
+        rare = self._take(self._audit, self.rare_queue_size) + self._take(
+            self._other, self.rare_queue_size
+        )
+        if rare:
+            self._dispatch(False, unwrap_batch(rare))
+        forward = self._take(self._queue, _BATCH)
+        for i in range(0, len(forward), _CHUNK):
+            if i:
+                time.sleep(0)  # let the model's thread have the GIL between chunks
+            chunk = forward[i : i + _CHUNK]
+            self._dispatch(True, unwrap_batch(chunk) if self._capture_context else chunk)
+        return len(rare) + len(forward)
+
+    def _take(self, lane: deque, limit: int) -> list:
+        batch: list = []
+        pop, append = lane.popleft, batch.append
         try:
-            for _ in range(_BATCH):
-                batch.append(pop())
+            for _ in range(limit):
+                append(pop())
         except IndexError:
             pass
         self._dequeued += len(batch)
         return batch
 
-    def _dispatch(self, batch: list) -> None:
-        if self._capture_context:
-            batch = unwrap_batch(batch)
-        for sink in self.sinks:
+    def _dispatch(self, forward: bool, batch: list) -> None:
+        handlers = self._forward_sinks if forward else [s.handle_batch for s in self.sinks]
+        for sink, handle in zip(self.sinks, handlers):
+            if self._abandon:
+                return
             try:
-                sink.handle_batch(batch)
+                handle(batch)
             except Exception as exc:  # one broken sink must not stop the others
                 logger.exception("aga-otel: sink %s failed on a batch", sink.name)
                 self.status.failure("bridge", f"sink {sink.name} failed: {exc!r}")
 
+    def _queued(self) -> int:
+        return len(self._queue) + len(self._audit) + len(self._other)
+
     def drain(self, timeout: float) -> bool:
-        """Wait until the queue is empty and the worker idle; False on timeout."""
+        """Process what is queued now; wait until every lane is empty and the worker idle."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self._queue and self._idle.is_set():
+            if not self._queued() and self._idle.is_set():
                 return True
             if self._thread is None or not self._thread.is_alive():
-                return not self._queue
+                return not self._queued()
+            self._wake.set()
             time.sleep(0.002)
         return False
 
     def stop(self, timeout: float) -> bool:
-        """Unsubscribe, process what is queued, stop the worker. True if fully drained."""
+        """Unsubscribe, process what is queued, stop the worker within ``timeout`` seconds.
+
+        True if everything queued was handed to the sinks. Past the deadline the worker is
+        told to dispatch nothing more (the sinks it feeds are about to shut down), and what
+        it did not hand over is counted (``aga_otel_events_dropped_total{reason="shutdown"}``)
+        and logged.
+        """
         self.unsubscribe_all()
         self._stop.set()
+        self._wake.set()
+        alive = False
         if self._thread is not None:
             self._thread.join(timeout)
             alive = self._thread.is_alive()
-        else:
-            alive = False
-        if alive or self._queue:
-            logger.warning("aga-otel: %d events still queued at shutdown", len(self._queue))
+            if alive:
+                self._abandon = True
+        left = self._queued()
+        if alive or left:
+            self._lost_at_stop += left
+            self._queue.clear()
+            self._audit.clear()
+            self._other.clear()
+            logger.warning(
+                "aga-otel: stopped with %d events not handed to the sinks%s",
+                left,
+                " (a sink was still busy at the deadline)" if alive else "",
+            )
             self.status.failure("bridge", "stopped with events queued", Status.DEGRADED)
             return False
         return True
@@ -185,29 +289,39 @@ class EventBridge:
     # --- counts -------------------------------------------------------------------------
     @property
     def dropped_queue_full(self) -> int:
-        # itertools.count has no read; its repr holds the next value.
-        return int(repr(self._dropped_full)[6:-1])
+        return _count_of(self._dropped_full)
+
+    @property
+    def dropped_audit_queue_full(self) -> int:
+        return _count_of(self._dropped_audit)
 
     @property
     def queue_depth(self) -> int:
-        return len(self._queue)
+        return self._queued()
 
     @property
     def worker_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
     def stats(self) -> dict:
-        dropped = {"queue_full": self.dropped_queue_full}
+        dropped = {
+            sc.DROP_QUEUE_FULL: self.dropped_queue_full,
+            sc.DROP_AUDIT_QUEUE_FULL: self.dropped_audit_queue_full,
+            sc.DROP_SHUTDOWN: self._lost_at_stop,
+        }
         for sink in self.sinks:
             extra = getattr(sink, "dropped", None)
             if isinstance(extra, dict):
                 for reason, n in extra.items():
                     dropped[reason] = dropped.get(reason, 0) + n
+        handed_over = dropped[sc.DROP_QUEUE_FULL] + dropped[sc.DROP_AUDIT_QUEUE_FULL]
         return {
             "worker_alive": self.worker_alive,
             "subscribed": self.subscribed,
             "queue_depth": self.queue_depth,
             "queue_capacity": self.queue_size,
-            "received": self._dequeued + dropped["queue_full"],
+            "audit_queue_depth": len(self._audit),
+            "audit_queue_capacity": self.rare_queue_size,
+            "received": self._dequeued + handed_over + self._lost_at_stop,
             "dropped": dropped,
         }

@@ -2,8 +2,13 @@
 
 Event data is untrusted input from whatever bus we are subscribed to. Each parser returns a
 sample, or ``None`` when the event is malformed (not a dict, a field missing or of the
-wrong type, NaN/inf, negative durations, a layer index outside ``[0, max_layers)``); the
-caller counts those as ``aga_otel_events_dropped_total{reason="malformed"}``.
+wrong type, NaN/inf, negative durations, a layer index outside ``[0, max_layers)``, a value
+past the bounds below, a ``__float__`` that raises); the caller counts those as
+``aga_otel_events_dropped_total{reason="malformed"}``.
+
+Bounds keep one hostile value from poisoning a whole series for the life of the process: a
+count of 2**64 does not fit OTLP's int64 and would make every later export fail, and a
+gate of 1e308 would turn a histogram's sum into inf.
 """
 
 from __future__ import annotations
@@ -12,6 +17,10 @@ import math
 from typing import Any, NamedTuple
 
 from aga_otel.semconv import KNOWN_AUDIT_OPERATIONS, OTHER_OPERATION
+
+MAX_COUNT = 2**31 - 1  # results/injected per retrieval call
+MAX_VALUE = 1e6  # gate and entropy (contract: gate 0..~1, entropy typically 0..8)
+MAX_LATENCY_US = 1e9  # a quarter of an hour inside one layer is not a measurement
 
 
 class ForwardSample(NamedTuple):
@@ -38,22 +47,17 @@ def _number(value: Any) -> float | None:
     """A finite float from int/float (or anything with __float__, e.g. numpy), else None."""
     if isinstance(value, bool):
         return None
-    if not isinstance(value, (int, float)):
-        try:
-            value = float(value)
-        except (TypeError, ValueError, OverflowError):
-            return None
     try:
         f = float(value)
-    except OverflowError:
+    except Exception:  # TypeError, OverflowError, or a tensor's RuntimeError after a CUDA fault
         return None
     return f if math.isfinite(f) else None
 
 
 def _count(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
         return None
-    return value
+    return int(value)
 
 
 def _flag(value: Any) -> bool | None:
@@ -83,7 +87,9 @@ def parse_forward(data: Any, max_layers: int) -> ForwardSample | None:
         return None
     if layer is None or applied is None or gate is None or entropy is None or latency_us is None:
         return None
-    if gate < 0 or entropy < 0 or latency_us < 0:
+    if not (
+        0 <= gate <= MAX_VALUE and 0 <= entropy <= MAX_VALUE and 0 <= latency_us <= MAX_LATENCY_US
+    ):
         return None
     return ForwardSample(layer, applied, gate, entropy, latency_us * 1e-6)
 

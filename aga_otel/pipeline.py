@@ -7,6 +7,12 @@
   on its own schedule. OTLP/console exporters, the alert engine and the health monitor are
   consumers; they share one ``MetricReader`` instead of each adding one, because every
   reader costs a full aggregation per measurement.
+- A ``MetricProducer`` hands the shared reader metrics aggregated outside the SDK (the
+  forward events' bulk aggregation); they are merged into every snapshot.
+
+A sink may also define ``handle_forward(events)``: the bridge then hands it the forward
+lane's batches there (forward events only, the bulk of the traffic) and everything else
+through ``handle_batch``; a sink without it gets forward events in ``handle_batch`` too.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from opentelemetry.sdk.metrics.export import MetricsData
+from opentelemetry.sdk.metrics.export import Metric, MetricsData
 
 
 @runtime_checkable
@@ -38,3 +44,9 @@ class MetricsConsumer(Protocol):
 
     def shutdown(self, timeout: float) -> None:
         """Final export/flush within ``timeout`` seconds."""
+
+
+@runtime_checkable
+class MetricProducer(Protocol):
+    def produce(self, exemplars_since_ns: int | None = 0) -> list[Metric]:
+        """Cumulative metrics now; exemplars recorded after the given time (None: none)."""

@@ -57,7 +57,10 @@ OTHER_OPERATION = "other"
 DROP_QUEUE_FULL = "queue_full"
 DROP_MALFORMED = "malformed"
 DROP_UNKNOWN_TYPE = "unknown_type"
-DROP_REASONS = (DROP_QUEUE_FULL, DROP_MALFORMED, DROP_UNKNOWN_TYPE)
+DROP_AUDIT_QUEUE_FULL = "audit_queue_full"  # the audit lane was full: audit records lost
+DROP_SHUTDOWN = "shutdown"  # still queued when shutdown's deadline passed
+DROP_REASONS = (DROP_QUEUE_FULL, DROP_MALFORMED, DROP_UNKNOWN_TYPE, DROP_AUDIT_QUEUE_FULL,
+                DROP_SHUTDOWN)  # fmt: skip
 
 METER_NAME = "aga_otel"
 

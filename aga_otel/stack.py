@@ -11,13 +11,10 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.sdk.metrics import (
-    AlwaysOffExemplarFilter,
-    MeterProvider,
-    TraceBasedExemplarFilter,
-)
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter, MetricReader
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from aga_otel import semconv as sc
 from aga_otel._version import __version__
@@ -29,7 +26,7 @@ from aga_otel.exporters.prometheus import PrometheusEndpoint
 from aga_otel.health import build_health
 from aga_otel.logs import build_log_pipeline
 from aga_otel.metrics.gauges import register_gauges
-from aga_otel.metrics.reader import SharedMetricReader
+from aga_otel.metrics.reader import SharedMetricReader, feed_foreign_reader
 from aga_otel.metrics.recorder import MetricsRecorder, create_instrument
 from aga_otel.status import Status, StatusBoard
 from aga_otel.tracing import build_tracing
@@ -107,16 +104,24 @@ class ObservabilityStack:
             "telemetry.distro.version": __version__,
         })  # fmt: skip
         self.reader = SharedMetricReader()
-        # Exemplars only with tracing: without it they would cost a span lookup per
-        # measurement for nothing (and the machine's env must not switch them on silently).
-        exemplars = TraceBasedExemplarFilter() if cfg.tracing_enabled else AlwaysOffExemplarFilter()
+        # Exemplars (forward durations, with tracing on) come from the forward aggregation,
+        # which keeps them per consumer; the SDK's own reservoirs would be drained by
+        # whichever consumer collects first, so the SDK samples none (and the machine's env
+        # must not switch them on silently).
         self.meter_provider = MeterProvider(
             resource=self.resource,
             metric_readers=[self.reader, *self._extra_readers],
-            exemplar_filter=exemplars,
+            exemplar_filter=AlwaysOffExemplarFilter(),
         )
         self.meter = self.meter_provider.get_meter(sc.METER_NAME, __version__)
-        recorder = MetricsRecorder(self.meter, cfg.per_layer_attributes, cfg.max_layers)
+        recorder = MetricsRecorder(
+            self.meter, cfg.per_layer_attributes, cfg.max_layers, exemplars=cfg.tracing_enabled
+        )
+        self.reader.add_producer(
+            recorder.forward, self.resource, InstrumentationScope(sc.METER_NAME, __version__)
+        )
+        for extra in self._extra_readers:  # they see the forward metrics too
+            feed_foreign_reader(extra, self.reader)
         sinks: list = [recorder]
         # The log pipeline always exists: audit events reach the audit trail even when
         # log records are off.

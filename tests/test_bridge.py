@@ -5,6 +5,7 @@ import threading
 
 from conftest import local_config, simulate
 
+from aga_otel import semconv as sc
 from aga_otel.bridge import EventBridge
 from aga_otel.contract import Event, EventBus
 
@@ -55,7 +56,11 @@ def test_bad_events_are_counted_never_raised(make_stack):
     assert not raised
     stack.force_flush()
     stats = stack.get_stats()["bridge"]
-    assert stats["dropped"] == {"queue_full": 0, "malformed": len(bad), "unknown_type": 1}
+    assert stats["dropped"] == {
+        **dict.fromkeys(sc.DROP_REASONS, 0),
+        "malformed": len(bad),
+        "unknown_type": 1,
+    }
     assert stats["received"] == len(bad) + 2
     dropped = snapshot_values(stack, "aga_otel.events.dropped")
     assert dropped[(("reason", "malformed"),)] == len(bad)
@@ -65,10 +70,18 @@ def test_bad_events_are_counted_never_raised(make_stack):
 
 
 def test_handler_never_raises_even_on_objects_that_are_not_events():
+    class HostileType:
+        @property
+        def type(self):
+            raise RuntimeError("CUDA error")
+
     bridge = EventBridge([], queue_size=2)
-    for thing in (None, object(), 42, Event("forward", 0.0, {})):
+    things = (None, object(), 42, HostileType(), *(Event("forward", 0.0, {}) for _ in range(4)))
+    for thing in things:
         bridge.handle(thing)
-    assert bridge.stats()["queue_depth"] == 2 and bridge.dropped_queue_full == 2
+        bridge.handle_traced(thing)
+    # Untyped things go to the small lane (the worker counts them); forward fills its own.
+    assert bridge.stats()["queue_depth"] == 8 + 2 and bridge.dropped_queue_full == 6
 
 
 def test_full_queue_drops_and_counts():

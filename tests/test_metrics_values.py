@@ -97,7 +97,7 @@ def test_gauges_read_the_bound_plugin_and_the_event_window(observed, plugin):
         "device": "cpu",
     }
     dropped = {a["reason"]: p.value for a, p in data[name("events_dropped")]}
-    assert dropped == {"queue_full": 0, "malformed": 0, "unknown_type": 0}
+    assert dropped == dict.fromkeys(sc.DROP_REASONS, 0)
     assert data[name("queue_depth")][0][1].value == 0
 
 

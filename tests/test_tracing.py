@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import pytest
 from conftest import local_config
-from opentelemetry.sdk.metrics import MeterProvider, TraceBasedExemplarFilter
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import StatusCode
 from otlp_receiver import GrpcReceiver, HttpReceiver, attrs
 
@@ -22,6 +23,7 @@ from aga_otel.bridge import EventBridge
 from aga_otel.contract import EventBus
 from aga_otel.exporters.otlp import create_metric_exporter
 from aga_otel.logs import build_log_pipeline
+from aga_otel.metrics.reader import SharedMetricReader, feed_foreign_reader
 from aga_otel.metrics.recorder import MetricsRecorder
 from aga_otel.status import Status, StatusBoard
 from aga_otel.tracing import build_tracing
@@ -50,16 +52,16 @@ class Wired:
             log_level="DEBUG", tracing_enabled=True, **overrides,
         ).resolve(env={})  # fmt: skip
         self.status = StatusBoard()
-        self.meter_provider = MeterProvider(
-            resource=RESOURCE,
-            metric_readers=[
-                PeriodicExportingMetricReader(
-                    create_metric_exporter(self.config), export_interval_millis=3_600_000
-                )
-            ],
-            exemplar_filter=TraceBasedExemplarFilter(),  # what the stack passes with tracing on
+        # An application's own exporting reader next to the shared one: the forward metrics
+        # (aggregated outside the SDK) reach it through feed_foreign_reader.
+        shared = SharedMetricReader()
+        periodic = PeriodicExportingMetricReader(
+            create_metric_exporter(self.config), export_interval_millis=3_600_000
         )
-        recorder = MetricsRecorder(self.meter_provider.get_meter("test"))
+        self.meter_provider = MeterProvider(resource=RESOURCE, metric_readers=[shared, periodic])
+        recorder = MetricsRecorder(self.meter_provider.get_meter("test"), exemplars=True)
+        shared.add_producer(recorder.forward, RESOURCE, InstrumentationScope("test"))
+        feed_foreign_reader(periodic, shared)
         self.logs = build_log_pipeline(self.config, self.status, RESOURCE)
         self.tracing = build_tracing(self.config, self.status, RESOURCE)
         sinks = [recorder, self.logs, self.tracing]

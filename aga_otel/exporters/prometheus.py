@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, MetricsData, Sum
@@ -26,6 +27,7 @@ from prometheus_client.core import (
     InfoMetricFamily,
 )
 from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
 from aga_otel.status import Status, StatusBoard
@@ -108,12 +110,32 @@ def _add_metric(families: dict[str, Metric], metric, const: dict[str, str], pref
         for p in points:
             running, buckets = 0, []
             bounds = [*(floatToGoString(b) for b in p.explicit_bounds), "+Inf"]
-            for bound, count in zip(bounds, p.bucket_counts):
+            exemplars = bucket_exemplars(p)
+            for i, (bound, count) in enumerate(zip(bounds, p.bucket_counts)):
                 running += count
-                buckets.append((bound, running))
+                ex = exemplars.get(i)
+                buckets.append((bound, running) if ex is None else (bound, running, ex))
             fam.add_metric(labels(p), buckets, p.sum)
     else:  # exponential histograms are not configured by aga-otel
         logger.debug("skipping unsupported metric type for %s", metric.name)
+
+
+def bucket_exemplars(point) -> dict[int, Exemplar]:
+    """OTel exemplars of a histogram point → OpenMetrics exemplars by bucket index.
+
+    Labels ``trace_id``/``span_id`` in lower-case hex, as the OTel → Prometheus
+    compatibility spec asks; only the OpenMetrics exposition renders them (a scrape that
+    asks for ``application/openmetrics-text``, as Prometheus with exemplar storage does).
+    """
+    out: dict[int, Exemplar] = {}
+    for e in point.exemplars or ():
+        if not e.trace_id or not e.span_id:
+            continue
+        labels = {"trace_id": f"{e.trace_id:032x}", "span_id": f"{e.span_id:016x}"}
+        out[bisect_left(point.explicit_bounds, e.value)] = Exemplar(
+            labels, e.value, e.time_unix_nano / 1e9
+        )
+    return out
 
 
 class SnapshotCollector:

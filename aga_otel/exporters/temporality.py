@@ -33,13 +33,14 @@ class DeltaConverter:
     def convert(self, data: MetricsData) -> MetricsData:
         return MetricsData(resource_metrics=[
             ResourceMetrics(rm.resource, [
-                ScopeMetrics(sm.scope, [self._metric(m) for m in sm.metrics], sm.schema_url)
+                ScopeMetrics(sm.scope, [self.convert_metric(m) for m in sm.metrics], sm.schema_url)
                 for sm in rm.scope_metrics
             ], rm.schema_url)
             for rm in data.resource_metrics
         ])  # fmt: skip
 
-    def _metric(self, m: Metric) -> Metric:
+    def convert_metric(self, m: Metric) -> Metric:
+        """One metric's monotonic sums and histograms as deltas since the previous call."""
         d = m.data
         if isinstance(d, Sum) and d.is_monotonic:
             points = [self._sum_point(m.name, p) for p in d.data_points]

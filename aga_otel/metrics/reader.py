@@ -7,6 +7,13 @@ therefore registers exactly one reader, with cumulative temporality, and fans it
 out: the Prometheus endpoint takes a fresh snapshot per scrape, and every periodic
 ``MetricsConsumer`` (OTLP, console, alerts, health) gets one on its own thread and schedule,
 so a slow OTLP endpoint delays nobody else.
+
+Metric *producers* (the OpenTelemetry spec's MetricProducer, absent from Python SDK 1.45)
+add data aggregated outside the SDK: the forward events' bulk aggregation
+(:mod:`aga_otel.metrics.forward`) is merged into every snapshot under the ``aga_otel``
+scope. Its exemplars are not drained by a collection: each caller names the time of its
+previous snapshot and gets the exemplars recorded since, so every consumer sees those of
+its own interval.
 """
 
 from __future__ import annotations
@@ -15,9 +22,20 @@ import logging
 import threading
 import time
 
-from opentelemetry.sdk.metrics.export import MetricReader, MetricsData
+from opentelemetry.sdk.metrics._internal.instrument import _Histogram
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Metric,
+    MetricReader,
+    MetricsData,
+    ResourceMetrics,
+    ScopeMetrics,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from aga_otel.pipeline import MetricsConsumer
+from aga_otel.exporters.temporality import DeltaConverter
+from aga_otel.pipeline import MetricProducer, MetricsConsumer
 
 logger = logging.getLogger(__name__)
 
@@ -30,18 +48,56 @@ class SharedMetricReader(MetricReader):
         self._lock = threading.Lock()
         self._latest: MetricsData | None = None
         self._runners: list[_ConsumerRunner] = []
+        self._producers: list[tuple[MetricProducer, Resource, InstrumentationScope]] = []
+
+    def add_producer(
+        self, producer: MetricProducer, resource: Resource, scope: InstrumentationScope
+    ) -> None:
+        """Merge ``producer.produce()``'s metrics into every snapshot, under ``scope``."""
+        self._producers.append((producer, resource, scope))
 
     def _receive_metrics(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs
     ) -> None:
         self._latest = metrics_data
 
-    def snapshot(self, timeout: float = 10.0) -> MetricsData | None:
-        """Collect now and return the cumulative data (None before registration)."""
+    def snapshot(
+        self, timeout: float = 10.0, exemplars_since_ns: int | None = 0
+    ) -> MetricsData | None:
+        """Collect now and return the cumulative data (None before registration).
+
+        ``exemplars_since_ns``: producers attach the exemplars recorded after this time
+        (0: the latest they hold; None: none).
+        """
         with self._lock:
+            if self._collect is None:  # not registered on a MeterProvider yet
+                return None
             self._latest = None
             self.collect(timeout_millis=timeout * 1000)
-            return self._latest
+            # The SDK hands over nothing while no SDK instrument has data.
+            data = self._latest or MetricsData(resource_metrics=[])
+        return self.produce_into(data, exemplars_since_ns)
+
+    def produce_into(
+        self,
+        data: MetricsData | None,
+        exemplars_since_ns: int | None = 0,
+        converter: DeltaConverter | None = None,
+    ) -> MetricsData | None:
+        """``data`` with every producer's metrics merged in (as deltas via ``converter``)."""
+        if data is None or not self._producers:
+            return data
+        for producer, resource, scope in self._producers:
+            try:
+                metrics = producer.produce(exemplars_since_ns)
+            except Exception:  # a broken producer must not cost the SDK's metrics
+                logger.exception("aga-otel: metric producer failed")
+                continue
+            if metrics and converter is not None:
+                metrics = [converter.convert_metric(m) for m in metrics]
+            if metrics:
+                data = _merge(data, resource, scope, metrics)
+        return data
 
     def add_consumer(self, consumer: MetricsConsumer, start: bool = True) -> None:
         """Feed ``consumer`` a snapshot every ``consumer.interval`` seconds on its own thread."""
@@ -74,6 +130,56 @@ class SharedMetricReader(MetricReader):
         self.shutdown_consumers(timeout_millis / 1000)
 
 
+def feed_foreign_reader(reader: MetricReader, shared: SharedMetricReader) -> None:
+    """Make an application-supplied reader's collections include the producers' metrics.
+
+    Python SDK 1.45 has no MetricProducer hook, so the collect callback the MeterProvider
+    installed on ``reader`` is wrapped (call after the provider is built; the one place
+    aga-otel touches that private attribute). A reader preferring delta temporality for
+    histograms gets the produced metrics as deltas; exemplars are those since its previous
+    collection.
+    """
+    original = reader._collect
+    if original is None:
+        return
+    delta = reader._instrument_class_temporality.get(_Histogram) == AggregationTemporality.DELTA
+    converter = DeltaConverter() if delta else None
+    since = [0]
+
+    def collect(r: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
+        data = original(r, timeout_millis=timeout_millis)
+        if data is None:
+            return None
+        now = time.time_ns()
+        merged = shared.produce_into(data, since[0], converter)
+        since[0] = now
+        return merged
+
+    reader._collect = collect
+
+
+def _merge(
+    data: MetricsData, resource: Resource, scope: InstrumentationScope, metrics: list[Metric]
+) -> MetricsData:
+    """``data`` with ``metrics`` added to ``scope`` of ``resource`` (both created if absent)."""
+    resource_metrics = list(data.resource_metrics)
+    for i, rm in enumerate(resource_metrics):
+        if rm.resource is resource or rm.resource == resource:
+            scopes = list(rm.scope_metrics)
+            for j, sm in enumerate(scopes):
+                if sm.scope == scope:
+                    scopes[j] = ScopeMetrics(sm.scope, [*sm.metrics, *metrics], sm.schema_url)
+                    break
+            else:
+                scopes.append(ScopeMetrics(scope, metrics, scope.schema_url or ""))
+            resource_metrics[i] = ResourceMetrics(rm.resource, scopes, rm.schema_url)
+            break
+    else:
+        scopes = [ScopeMetrics(scope, metrics, scope.schema_url or "")]
+        resource_metrics.append(ResourceMetrics(resource, scopes, resource.schema_url or ""))
+    return MetricsData(resource_metrics=resource_metrics)
+
+
 class _ConsumerRunner:
     """Runs one consumer: a daemon thread, a snapshot every ``interval`` seconds."""
 
@@ -83,6 +189,7 @@ class _ConsumerRunner:
         self._stop = threading.Event()
         self._stop_timeout = 5.0
         self._run_lock = threading.Lock()
+        self._exemplars_since = 0  # the time of this consumer's previous snapshot
         self._thread = threading.Thread(
             target=self._loop, name=f"aga-otel-{consumer.name}", daemon=True
         )
@@ -103,7 +210,9 @@ class _ConsumerRunner:
     def run_once(self, timeout: float = 10.0) -> None:
         with self._run_lock:
             try:
-                data = self.reader.snapshot(timeout)
+                now = time.time_ns()
+                data = self.reader.snapshot(timeout, self._exemplars_since)
+                self._exemplars_since = now
                 if data is not None:
                     self.consumer.consume(data)
             except Exception:  # a consumer must never take its thread down

@@ -1,0 +1,231 @@
+"""Forward events aggregated in bulk, produced as standard OTel metric data at collection.
+
+Forward events are ~all of aga-core's traffic (one per hooked layer per decoding step). Going
+through the SDK's instruments costs one ``add`` plus three ``record`` calls per event, each
+with an attribute lookup, a lock and a bucket search: tens of µs of GIL-holding CPU per event
+at generation pacing. Here a batch is folded straight into per-layer cumulative state
+(counts, bucket counts, sums, min/max: what the SDK's explicit-bucket aggregation keeps), and
+:meth:`ForwardAggregator.produce` turns that state into the same ``Metric`` objects the SDK
+would have produced — the MetricProducer idea of the OpenTelemetry metrics spec
+(https://opentelemetry.io/docs/specs/otel/metrics/sdk/#metricproducer), which Python SDK
+1.45 lacks; :class:`aga_otel.metrics.reader.SharedMetricReader` merges them into every
+snapshot. Names, units, descriptions and bucket bounds come from :mod:`aga_otel.semconv`.
+
+Exemplars follow the SDK's explicit-bucket reservoir (the last sampled measurement per
+bucket) with the trace-based filter (sampled spans only), but are *not* drained by a
+collection: each snapshot asks for the exemplars newer than its consumer's previous one, so
+OTLP, the Prometheus endpoint and the in-process consumers each see those of their own
+interval, whatever their schedules.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+
+from opentelemetry.sdk.metrics import Exemplar
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    NumberDataPoint,
+    Sum,
+)
+
+from aga_otel import semconv as sc
+from aga_otel.mapping import MAX_LATENCY_US, MAX_VALUE, parse_forward
+from aga_otel.tracing.capture import SPAN_CONTEXT_ATTR
+
+_CUMULATIVE = AggregationTemporality.CUMULATIVE
+_SPECS = (sc.BY_KEY["forward_duration"], sc.BY_KEY["gate_value"], sc.BY_KEY["entropy_value"])
+_DUR, _GATE, _ENT = (tuple(s.buckets or ()) for s in _SPECS)
+_INF = float("inf")
+_TIME_TYPES = (float, int)
+
+
+class _Hist:
+    """One cumulative explicit-bucket histogram (the SDK's aggregation, in plain Python)."""
+
+    __slots__ = ("counts", "total", "low", "high")
+
+    def __init__(self, n_bounds: int) -> None:
+        self.counts = [0] * (n_bounds + 1)
+        self.total = 0.0
+        self.low = _INF
+        self.high = -_INF
+
+
+class _Layer:
+    """Cumulative state of one attribute set (one layer, or all layers together)."""
+
+    __slots__ = ("attrs", "start_ns", "applied", "bypassed", "start_applied", "start_bypassed",
+                 "dur", "gate", "ent", "exemplars")  # fmt: skip
+
+    def __init__(self, attrs: dict[str, str], now_ns: int) -> None:
+        self.attrs = attrs
+        self.start_ns = now_ns
+        self.applied = self.bypassed = 0
+        self.start_applied = self.start_bypassed = now_ns
+        self.dur, self.gate, self.ent = _Hist(len(_DUR)), _Hist(len(_GATE)), _Hist(len(_ENT))
+        self.exemplars: dict[int, tuple[float, int, int, int]] = {}  # bucket → last sampled
+
+
+class ForwardAggregator:
+    """Folds batches of forward events into cumulative per-layer state (worker thread)."""
+
+    def __init__(self, per_layer: bool = True, max_layers: int = 1024) -> None:
+        self.per_layer = per_layer
+        self.max_layers = max_layers
+        self._layers: dict[int, _Layer] = {}
+        self._lock = threading.Lock()
+        self.malformed = 0
+
+    def add(self, events: Iterable, traced: bool = False) -> tuple[int, dict[int, list[int]]]:
+        """Aggregate forward events; returns ``(malformed, {second: [applied, total]})``.
+
+        ``traced``: events may carry the emitter's span context (context capture is on), so
+        sampled spans leave exemplars on the duration histogram. A malformed or hostile
+        event (a field missing, a wrong type, NaN, out of range, a ``__float__`` that
+        raises) costs only itself: it is counted and skipped, never half-applied.
+        """
+        layers, max_layers, per_layer = self._layers, self.max_layers, self.per_layer
+        per_second: dict[int, list[int]] = {}
+        malformed = 0
+        now_ns = time.time_ns()
+        now_sec = now_ns // 1_000_000_000
+        with self._lock:
+            for ev in events:
+                try:
+                    d = ev.data
+                    layer, applied = d["layer_idx"], d["aga_applied"]
+                    gate, ent, lat = d["gate_mean"], d["entropy_mean"], d["latency_us"]
+                    # Fast path: exactly the contract's types, in range (NaN fails every test).
+                    if not (
+                        type(layer) is int and 0 <= layer < max_layers
+                        and type(applied) is bool and type(gate) is float
+                        and type(ent) is float and type(lat) is float
+                        and 0.0 <= gate <= MAX_VALUE and 0.0 <= ent <= MAX_VALUE
+                        and 0.0 <= lat <= MAX_LATENCY_US
+                    ):  # fmt: skip
+                        s = parse_forward(d, max_layers)  # ints, numpy scalars, tensors...
+                        if s is None:
+                            malformed += 1
+                            continue
+                        layer, applied, gate, ent, lat = (
+                            s.layer,
+                            s.applied,
+                            s.gate,
+                            s.entropy,
+                            s.duration_s * 1e6,
+                        )
+                    dur = lat * 1e-6
+                    ts = getattr(ev, "timestamp", None)
+                    sec = int(ts) if type(ts) in _TIME_TYPES and 0 < ts < 1e11 else now_sec
+                    span_context = getattr(ev, SPAN_CONTEXT_ATTR, None) if traced else None
+                except Exception:
+                    malformed += 1
+                    continue
+                key = layer if per_layer else 0
+                st = layers.get(key)
+                if st is None:
+                    attrs = {sc.ATTR_LAYER: str(layer)} if per_layer else {}
+                    st = layers[key] = _Layer(attrs, now_ns)
+                if applied:
+                    if not st.applied:
+                        st.start_applied = now_ns
+                    st.applied += 1
+                else:
+                    if not st.bypassed:
+                        st.start_bypassed = now_ns
+                    st.bypassed += 1
+                h = st.dur
+                i = bisect_left(_DUR, dur)
+                h.counts[i] += 1
+                h.total += dur
+                if dur < h.low:
+                    h.low = dur
+                if dur > h.high:
+                    h.high = dur
+                h = st.gate
+                h.counts[bisect_left(_GATE, gate)] += 1
+                h.total += gate
+                if gate < h.low:
+                    h.low = gate
+                if gate > h.high:
+                    h.high = gate
+                h = st.ent
+                h.counts[bisect_left(_ENT, ent)] += 1
+                h.total += ent
+                if ent < h.low:
+                    h.low = ent
+                if ent > h.high:
+                    h.high = ent
+                if span_context is not None:
+                    _sample_exemplar(st, i, dur, span_context)
+                b = per_second.get(sec)
+                if b is None:
+                    b = per_second[sec] = [0, 0]
+                b[0] += applied
+                b[1] += 1
+        self.malformed += malformed
+        return malformed, per_second
+
+    def produce(self, exemplars_since_ns: int | None = 0) -> list[Metric]:
+        """The cumulative forward metrics as OTel ``Metric`` objects (empty before data).
+
+        ``exemplars_since_ns``: attach the duration exemplars recorded after this time
+        (0: the latest of every bucket, as a Prometheus scrape shows them; None: none).
+        """
+        now = time.time_ns()
+        forward: list[NumberDataPoint] = []
+        hists: tuple[list, list, list] = ([], [], [])
+        with self._lock:
+            for st in self._layers.values():
+                for n, start, flag in ((st.applied, st.start_applied, "true"),
+                                       (st.bypassed, st.start_bypassed, "false")):  # fmt: skip
+                    if n:
+                        attrs = {**st.attrs, sc.ATTR_APPLIED: flag}
+                        forward.append(NumberDataPoint(attrs, start, now, n))
+                count = st.applied + st.bypassed
+                for out, h, bounds in zip(hists, (st.dur, st.gate, st.ent), (_DUR, _GATE, _ENT)):
+                    ex = _exemplars(st, exemplars_since_ns) if h is st.dur else []
+                    out.append(HistogramDataPoint(
+                        dict(st.attrs), st.start_ns, now, count, h.total, list(h.counts),
+                        bounds, h.low, h.high, ex,
+                    ))  # fmt: skip
+        if not forward:
+            return []
+        spec = sc.BY_KEY["forward"]
+        metrics = [Metric(spec.name, spec.description, spec.unit, Sum(forward, _CUMULATIVE, True))]
+        for spec, points in zip(_SPECS, hists):
+            metrics.append(
+                Metric(spec.name, spec.description, spec.unit, Histogram(points, _CUMULATIVE))
+            )
+        return metrics
+
+    @property
+    def layer_count(self) -> int:
+        return len(self._layers)
+
+
+def _sample_exemplar(st: _Layer, bucket: int, value: float, span_context) -> None:
+    """Keep the last measurement of a sampled span per bucket (trace-based filter)."""
+    try:
+        if span_context.trace_flags.sampled:
+            st.exemplars[bucket] = (value, time.time_ns(), span_context.trace_id,
+                                    span_context.span_id)  # fmt: skip
+    except Exception:  # a foreign SpanContext-like object: no exemplar, the data stays
+        pass
+
+
+def _exemplars(st: _Layer, since_ns: int | None) -> Sequence[Exemplar]:
+    if since_ns is None or not st.exemplars:
+        return []
+    return [
+        Exemplar({}, value, t, span_id, trace_id)
+        for _, (value, t, trace_id, span_id) in sorted(st.exemplars.items())
+        if t > since_ns
+    ]
