@@ -38,6 +38,9 @@ class EventSink(Protocol):
 class MetricsConsumer(Protocol):
     name: str
     interval: float  # seconds between snapshots
+    # Optional ``exemplars = True``: a snapshot of its own carrying the exemplars recorded
+    # since its previous one (exporters). Without it the consumer shares a recent snapshot
+    # with the other in-process consumers.
 
     def consume(self, metrics: MetricsData) -> None:
         """Handle one cumulative snapshot; called on the consumer's own thread."""

@@ -183,7 +183,7 @@ class ObservabilityStack:
         cfg, reader = self.config, self.reader
         if cfg.prometheus_enabled and not child:
             self.prometheus = PrometheusEndpoint(
-                reader.snapshot, self.status, cfg.prometheus_host, cfg.prometheus_port,
+                reader.shared_snapshot, self.status, cfg.prometheus_host, cfg.prometheus_port,
                 cfg.prometheus_labels, cfg.server_tls_certfile, cfg.server_tls_keyfile,
                 cfg.prometheus_prefix,
             )  # fmt: skip
@@ -214,6 +214,8 @@ class ObservabilityStack:
     def bind_plugin(self, plugin: Any) -> None:
         """Make plugin-backed gauges and health checks real (they report nothing before)."""
         self.plugin = plugin
+        if self.reader is not None:
+            self.reader.invalidate()  # the next read shows the plugin's gauges
 
     def add_event_bus(self, bus: Any) -> None:
         """Subscribe one more contract bus (e.g. a second AGAPlugin) to this stack."""

@@ -123,6 +123,8 @@ class ExporterConsumer:
     the status board; the exporter's own timeout bounds every call.
     """
 
+    exemplars = True  # gets a snapshot of its own, with the exemplars of its interval
+
     def __init__(
         self,
         name: str,

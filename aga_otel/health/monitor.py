@@ -32,7 +32,12 @@ from aga_otel.health.pipeline_checks import (
 from aga_otel.health.plugin_checks import plugin_checks
 from aga_otel.health.result import CheckResult
 from aga_otel.health.runner import Check, CheckRunner
-from aga_otel.health.server import make_health_app, server_ssl_context, start_health_server
+from aga_otel.health.server import (
+    make_health_app,
+    server_ssl_context,
+    start_health_server,
+    wake,
+)
 from aga_otel.status import Status, StatusBoard
 
 logger = logging.getLogger(__name__)
@@ -263,10 +268,13 @@ class HealthMonitor:
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is not None:
-            # server.shutdown() waits for serve_forever, which polls every 0.2 s.
+            # server.shutdown() waits for serve_forever's next poll: wake it now.
             stopper = threading.Thread(target=server.shutdown, daemon=True)
             stopper.start()
-            stopper.join(timeout)
+            deadline = time.monotonic() + timeout
+            while stopper.is_alive() and time.monotonic() < deadline:
+                wake(server)
+                stopper.join(0.05)
             server.server_close()
             if thread is not None:
                 thread.join(max(0.0, timeout))

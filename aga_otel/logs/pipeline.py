@@ -112,6 +112,13 @@ class LogPipeline:
         self.logger_provider.add_log_record_processor(SeverityGate(batch, self.min_severity))
 
     # --- EventSink ---------------------------------------------------------------------------
+    def handle_forward(self, events: Sequence) -> None:
+        """The forward lane: DEBUG records, skipped in one step unless DEBUG is on."""
+        if not self.logs_on or self.min_severity > rec.DEBUG:
+            self.filtered += len(events)
+            return
+        self.handle_batch(events)
+
     def handle_batch(self, events: Sequence) -> None:
         """Build and emit a record per event that passes the level filter; never raises."""
         logs_on, min_sev = self.logs_on, self.min_severity

@@ -7,6 +7,7 @@ and a zero would be a lie on a dashboard. Store stats are read once per collecti
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -78,13 +79,20 @@ class PluginReadings:
         return attrs
 
 
-def _aga_version(plugin: Any) -> str:
+@functools.lru_cache(maxsize=1)
+def _aga_module_version() -> str | None:
+    """aga-core's version, looked up once: a failed import walks sys.path (~0.7 ms), and
+    this runs on every collection."""
     try:
         import aga  # type: ignore[import-not-found]
 
         return str(aga.__version__)
     except Exception:
-        return str(getattr(plugin, "__version__", "unknown"))
+        return None
+
+
+def _aga_version(plugin: Any) -> str:
+    return _aga_module_version() or str(getattr(plugin, "__version__", "unknown"))
 
 
 def _one(read: Callable[[], float | None]):

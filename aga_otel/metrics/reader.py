@@ -39,6 +39,8 @@ from aga_otel.pipeline import MetricProducer, MetricsConsumer
 
 logger = logging.getLogger(__name__)
 
+_SHARED_MAX_AGE = 0.5  # seconds a shared snapshot is reused by in-process consumers
+
 
 class SharedMetricReader(MetricReader):
     """A cumulative reader whose ``snapshot()`` any number of consumers may call."""
@@ -49,6 +51,8 @@ class SharedMetricReader(MetricReader):
         self._latest: MetricsData | None = None
         self._runners: list[_ConsumerRunner] = []
         self._producers: list[tuple[MetricProducer, Resource, InstrumentationScope]] = []
+        self._shared: tuple[float, MetricsData | None] | None = None
+        self._shared_lock = threading.Lock()
 
     def add_producer(
         self, producer: MetricProducer, resource: Resource, scope: InstrumentationScope
@@ -77,6 +81,26 @@ class SharedMetricReader(MetricReader):
             # The SDK hands over nothing while no SDK instrument has data.
             data = self._latest or MetricsData(resource_metrics=[])
         return self.produce_into(data, exemplars_since_ns)
+
+    def shared_snapshot(self, max_age: float = 0.5, timeout: float = 10.0) -> MetricsData | None:
+        """A snapshot at most ``max_age`` seconds old, shared by every caller.
+
+        In-process consumers (alerts, health, the Prometheus endpoint, a live page) take this
+        one: at a 1 s alert cadence they would otherwise each pay a full collection. It holds
+        the latest exemplars of every bucket. ``invalidate()`` (``force_flush``) drops it.
+        """
+        with self._shared_lock:
+            cached = self._shared
+            if cached is not None and time.monotonic() - cached[0] <= max_age:
+                return cached[1]
+            taken = time.monotonic()
+            data = self.snapshot(timeout)
+            self._shared = (taken, data)
+            return data
+
+    def invalidate(self) -> None:
+        """Forget the shared snapshot: the next reader of it collects anew."""
+        self._shared = None
 
     def produce_into(
         self,
@@ -112,8 +136,10 @@ class SharedMetricReader(MetricReader):
 
     def flush_consumers(self, timeout: float = 10.0) -> None:
         """Hand every consumer one fresh snapshot now (used by ``force_flush`` and tests)."""
+        self.invalidate()
         for runner in list(self._runners):
             runner.run_once(timeout)
+        self.invalidate()  # what they set (alerts firing, health) shows on the next read
 
     def shutdown_consumers(self, timeout: float) -> None:
         """Stop consumers one by one, in registration order, each within its share of time.
@@ -210,9 +236,13 @@ class _ConsumerRunner:
     def run_once(self, timeout: float = 10.0) -> None:
         with self._run_lock:
             try:
-                now = time.time_ns()
-                data = self.reader.snapshot(timeout, self._exemplars_since)
-                self._exemplars_since = now
+                if getattr(self.consumer, "exemplars", False):  # exporters: their interval's
+                    now = time.time_ns()
+                    data = self.reader.snapshot(timeout, self._exemplars_since)
+                    self._exemplars_since = now
+                else:  # in-process consumers share one recent snapshot
+                    interval = float(self.consumer.interval)
+                    data = self.reader.shared_snapshot(min(_SHARED_MAX_AGE, interval / 2), timeout)
                 if data is not None:
                     self.consumer.consume(data)
             except Exception:  # a consumer must never take its thread down
