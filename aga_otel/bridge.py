@@ -21,8 +21,8 @@ context-variable read; they are rare), so the request's trace reaches audit rows
 even with tracing export off. The worker turns ``(event, context)`` pairs back into events
 for the sinks (see :mod:`aga_otel.tracing.capture`).
 
-The worker wakes on a cadence (``interval``, 0.1 s), not by polling: at generation pacing
-(a dozen events every ~9 ms) a wake-up then finds ~130 events, so the fixed cost of a pass
+The worker wakes on a cadence (``interval``, 0.25 s), not by polling: at generation pacing
+(a dozen events every ~9 ms) a wake-up then finds ~330 events, so the fixed cost of a pass
 is shared; with nothing arriving it backs off to one wake-up a second. ``drain()`` and
 ``stop()`` wake it at once.
 Each pass is dispatched in chunks with a GIL release between them, so the model's thread
@@ -53,7 +53,7 @@ _FORWARD = sc.EVENT_FORWARD
 _AUDIT = sc.EVENT_AUDIT
 _BATCH = 4096  # items taken from the forward lane per pass
 _CHUNK = 512  # items dispatched between two GIL releases
-_INTERVAL = 0.1  # seconds between worker wake-ups while events arrive
+_INTERVAL = 0.25  # seconds between worker wake-ups while events arrive
 _IDLE_INTERVAL = 1.0  # the longest wait, reached by doubling while nothing arrives
 
 

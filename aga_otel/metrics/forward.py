@@ -114,14 +114,9 @@ class ForwardAggregator:
                         if s is None:
                             malformed += 1
                             continue
-                        layer, applied, gate, ent, lat = (
-                            s.layer,
-                            s.applied,
-                            s.gate,
-                            s.entropy,
-                            s.duration_s * 1e6,
-                        )
-                    dur = lat * 1e-6
+                        layer, applied, gate, ent, dur = s
+                    else:
+                        dur = lat * 1e-6  # as parse_forward computes it, to the last bit
                     ts = getattr(ev, "timestamp", None)
                     sec = int(ts) if type(ts) in _TIME_TYPES and 0 < ts < 1e11 else now_sec
                     span_context = getattr(ev, SPAN_CONTEXT_ATTR, None) if traced else None
