@@ -108,6 +108,7 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         "alert_default_rules",
         "health_enabled",
         "tracing_enabled",
+        "audit_required",
     )
     for name in bools:
         _check(_is_bool(getattr(c, name)), name, getattr(c, name), "true or false")
@@ -183,6 +184,7 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
     for name in (
         "max_layers",
         "queue_size",
+        "audit_queue_size",
         "log_max_bytes",
         "audit_batch_size",
         "audit_max_detail_bytes",

@@ -55,6 +55,8 @@ _BATCH = 4096  # items taken from the forward lane per pass
 _CHUNK = 512  # items dispatched between two GIL releases
 _INTERVAL = 0.25  # seconds between worker wake-ups while events arrive
 _IDLE_INTERVAL = 1.0  # the longest wait, reached by doubling while nothing arrives
+AUDIT_LANE = "audit.lane"  # status component: audit events lost before the audit trail
+_AUDIT_LOSS_MEMORY = 60.0  # seconds a loss keeps the audit lane degraded
 
 
 def _count_of(counter: itertools.count) -> int:
@@ -96,7 +98,10 @@ class EventBridge:
         self._idle = threading.Event()
         self._forward_sinks: list = []
         self._split_sinks()
+        self._audit_drops_seen = 0
+        self._audit_drop_at = 0.0
         self.status.register("bridge")
+        self.status.register(AUDIT_LANE, "no audit events lost")
 
     def _split_sinks(self) -> None:
         self._forward_sinks = [getattr(s, "handle_forward", s.handle_batch) for s in self.sinks]
@@ -211,8 +216,28 @@ class EventBridge:
             self._wake.wait(wait)
             self._wake.clear()
 
+    def _check_audit_lane(self) -> None:
+        """Degrade ``audit.lane`` while audit events are being lost (off the hot path)."""
+        lost = self.dropped_audit_queue_full
+        now = time.monotonic()
+        if lost > self._audit_drops_seen:
+            new = lost - self._audit_drops_seen
+            self._audit_drops_seen, self._audit_drop_at = lost, now
+            logger.error(
+                "aga-otel: %d audit events lost: the audit lane (%d) was full", new,
+                self.rare_queue_size,
+            )  # fmt: skip
+            self.status.failure(
+                AUDIT_LANE, f"{lost} audit events lost (audit lane full)", Status.DEGRADED,
+                lost=lost,
+            )  # fmt: skip
+        elif self._audit_drop_at and now - self._audit_drop_at > _AUDIT_LOSS_MEMORY:
+            self._audit_drop_at = 0.0
+            self.status.success(AUDIT_LANE, f"no audit events lost for {_AUDIT_LOSS_MEMORY:.0f} s")
+
     def _pass(self) -> int:
         """Take what is queued (the forward lane up to ``_BATCH``) and dispatch it."""
+        self._check_audit_lane()
         rare = self._take(self._audit, self.rare_queue_size) + self._take(
             self._other, self.rare_queue_size
         )

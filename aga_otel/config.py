@@ -100,6 +100,7 @@ class ObservabilityConfig:
     otlp_insecure: bool | None = None
     # --- the bridge ---------------------------------------------------------------------
     queue_size: int = 65536
+    audit_queue_size: int = 16384  # the audit lane: forward traffic cannot fill it
     shutdown_timeout: float = 5.0
     # --- logs ---------------------------------------------------------------------------
     log_enabled: bool = True
@@ -117,6 +118,7 @@ class ObservabilityConfig:
     audit_batch_size: int = 100
     audit_redact_keys: tuple[str, ...] = ("password", "secret", "token", "api_key")
     audit_max_detail_bytes: int = 16384
+    audit_required: bool = False  # an audit trail that cannot write fails readiness
     # --- alerts -------------------------------------------------------------------------
     alert_enabled: bool = True
     alert_rules: list[AlertRuleConfig] = field(default_factory=list)

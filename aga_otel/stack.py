@@ -137,8 +137,9 @@ class ObservabilityStack:
         if self.tracing is not None:
             sinks.append(self.tracing)
         self.bridge = EventBridge(
-            sinks, cfg.queue_size, self.status, capture_context=cfg.tracing_enabled
-        )
+            sinks, cfg.queue_size, self.status, capture_context=cfg.tracing_enabled,
+            rare_queue_size=cfg.audit_queue_size,
+        )  # fmt: skip
         register_gauges(self.meter, lambda: self.plugin, recorder.activation, self.bridge.stats)
         failures = create_instrument(self.meter, sc.BY_KEY["export_failures"])
         failures.add(0, {sc.ATTR_EXPORTER: "otlp"})  # the series exists from the start
@@ -228,11 +229,21 @@ class ObservabilityStack:
         return self.meter_provider is not None and bool(self.bridge and self.bridge.subscribed)
 
     def force_flush(self, timeout: float = 10.0) -> bool:
-        """Process queued events and hand every consumer a fresh snapshot now."""
+        """Process queued events, write the audit backlog and queued records, and hand every
+        consumer a fresh snapshot now; True when every queued event was processed."""
         if self.bridge is None:
             return True
+        deadline = time.monotonic() + timeout
         drained = self.bridge.drain(timeout)
-        self.reader.flush_consumers(timeout)
+        # Sinks write what they were handed: the audit backlog, log records, spans (an
+        # unreachable exporter reports on its own status; the return value is the drain's).
+        for sink in (self.log_exporter, self.tracing):
+            if sink is not None:
+                try:
+                    sink.flush(max(0.05, deadline - time.monotonic()))
+                except Exception as exc:
+                    logger.warning("aga-otel: flush of %s failed: %s", sink.name, exc)
+        self.reader.flush_consumers(max(0.05, deadline - time.monotonic()))
         return drained
 
     def shutdown(self, timeout: float | None = None) -> None:
@@ -253,9 +264,11 @@ class ObservabilityStack:
             return max(0.05, deadline - time.monotonic())
 
         if self.bridge is not None:
-            self.bridge.stop(left())
+            # The worker stops first (nothing feeds a stage after it shut down), with half
+            # the budget: the other half is for the stages' final writes.
+            self.bridge.stop(left() / 2)
         if self.prometheus is not None:
-            self.prometheus.shutdown()
+            self.prometheus.shutdown(left())
         if self.tracing is not None:
             self.tracing.shutdown(left())
         if self.reader is not None:

@@ -57,6 +57,11 @@ class AuditStore(ABC):
     def last_seq(self) -> int:
         return self._last_seq
 
+    def open(self) -> None:
+        """Open the store now (idempotent); raises what opening raises (a bad path...)."""
+        with self._lock:
+            self._open()
+
     @abstractmethod
     def _open(self) -> None:
         """Open (idempotently) and load the chain tip."""

@@ -7,6 +7,7 @@ anchor and the chain head (last sequence number), updated in the same transactio
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -119,7 +120,11 @@ class SqliteAuditStore(AuditStore):
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite rolls back by itself on SQLITE_FULL/IOERR; a second ROLLBACK would
+            # replace the real error ("database or disk is full") with "no transaction".
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise
 
     def query(self, operation=None, since=None, until=None, success=None, limit=100):

@@ -55,15 +55,36 @@ class AuditWriter:
         self._next_prune = 0.0
         self._thread: threading.Thread | None = None
         self.accepted = self.written = self.dropped = self.write_failures = self.pruned = 0
+        self.lost_after_close = 0
+        self._closed = False
         status.register(COMPONENT, f"{store.backend} store")
 
     def start(self) -> None:
+        """Open the store now (an unwritable path shows at start-up, not at the first
+        audit event) and start the writer thread."""
+        try:
+            self.store.open()
+        except Exception as exc:
+            self._on_failure(exc)
+        else:
+            self._on_success()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="aga-otel-audit", daemon=True)
             self._thread.start()
 
     def submit(self, record: AuditRecord) -> None:
         """Queue one record (worker thread); never blocks on I/O, never raises."""
+        with self._lock:
+            if self._closed:  # handed over after the final flush: counted, never silent
+                self.dropped += 1
+                self.lost_after_close += 1
+                first = self.lost_after_close == 1
+            else:
+                first = None
+        if first is not None:
+            if first:
+                logger.error("audit record received after the audit writer shut down; dropped")
+            return
         with self._lock:
             if len(self._backlog) >= self.max_backlog:
                 self.dropped += 1
@@ -82,26 +103,43 @@ class AuditWriter:
                 self.store.backend,
             )
 
-    def flush(self) -> bool:
-        """Write everything queued now; True when the backlog is empty afterwards."""
-        with self._write_lock:
-            while True:
-                with self._lock:
-                    batch = [
-                        self._backlog[i] for i in range(min(self.batch_size, len(self._backlog)))
-                    ]
-                if not batch:
-                    return True
-                try:
-                    self.store.append(batch)
-                except Exception as exc:
-                    self._on_failure(exc)
-                    return False
-                with self._lock:
-                    for _ in batch:
-                        self._backlog.popleft()
-                    self.written += len(batch)
-                self._on_success()
+    def flush(self, deadline: float | None = None) -> bool:
+        """Write everything queued now (until the ``time.monotonic()`` deadline, if given);
+        True when the backlog is empty afterwards."""
+        wait = -1 if deadline is None else max(0.0, deadline - time.monotonic())
+        if not self._write_lock.acquire(timeout=wait):
+            return False  # another flush holds the store past our deadline
+        try:
+            return self._flush_locked(deadline)
+        finally:
+            self._write_lock.release()
+
+    def _flush_locked(self, deadline: float | None) -> bool:
+        # The writer thread's own flushes (no deadline) give way as soon as shutdown starts,
+        # so shutdown's bounded flush gets the store.
+        while (deadline is None and not self._stop.is_set()) or (
+            deadline is not None and time.monotonic() < deadline
+        ):
+            with self._lock:
+                batch = [self._backlog[i] for i in range(min(self.batch_size, len(self._backlog)))]
+            if not batch:
+                return True
+            try:
+                self.store.append(batch)
+            except Exception as exc:
+                self._on_failure(exc)
+                return False
+            with self._lock:
+                # Shutdown may have given up on this batch meanwhile (cleared the backlog
+                # and counted it dropped): it was written after all, so count it so.
+                kept = min(len(batch), len(self._backlog))
+                for _ in range(kept):
+                    self._backlog.popleft()
+                self.written += len(batch)
+                self.dropped -= len(batch) - kept
+            self._on_success()
+        with self._lock:
+            return not self._backlog
 
     def _on_failure(self, exc: Exception) -> None:
         self.write_failures += 1
@@ -121,7 +159,13 @@ class AuditWriter:
     def _on_success(self) -> None:
         if self._failing:
             self._failing = False
-            logger.warning("audit %s store writable again; backlog flushed", self.store.backend)
+            with self._lock:
+                waiting = len(self._backlog)
+            logger.warning(
+                "audit %s store writable again; %s",
+                self.store.backend,
+                f"{waiting} records still waiting" if waiting else "backlog flushed",
+            )
         self.status.success(
             COMPONENT,
             f"{self.store.backend} store",
@@ -153,17 +197,31 @@ class AuditWriter:
                 self.prune_now()
 
     def shutdown(self, timeout: float = 5.0) -> bool:
-        """Stop the thread and write everything accepted; True when nothing was left."""
+        """Stop the thread and write everything accepted, within ``timeout`` seconds.
+
+        True when nothing was left. What could not be written is counted as dropped and
+        logged; a record submitted afterwards is counted and logged too (``submit``).
+        """
+        deadline = time.monotonic() + timeout
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        ok = self.flush()
-        if not ok:
-            logger.error("audit shutdown: %d records could not be written", len(self._backlog))
+        ok = self._thread is None or not self._thread.is_alive()
+        ok = self.flush(deadline) and ok
+        with self._lock:
+            self._closed = True
+            left = len(self._backlog)
+            self._backlog.clear()
+            self.dropped += left
+        if left:
+            logger.error(
+                "audit shutdown: %d accepted records not written (%s store)", left,
+                self.store.backend,
+            )  # fmt: skip
         with contextlib.suppress(Exception):
             self.store.close()
-        return ok
+        return ok and not left
 
     def stats(self) -> dict:
         with self._lock:
@@ -176,5 +234,6 @@ class AuditWriter:
             "dropped": self.dropped,
             "write_failures": self.write_failures,
             "pruned": self.pruned,
+            "lost_after_close": self.lost_after_close,
             "degraded": self._failing,
         }

@@ -30,6 +30,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
+from aga_otel.health.server import stop_server
 from aga_otel.status import Status, StatusBoard
 
 logger = logging.getLogger(__name__)
@@ -213,6 +214,5 @@ class PrometheusEndpoint:
 
     def shutdown(self, timeout: float = 1.0) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+            server, self._server = self._server, None
+            stop_server(server, timeout)

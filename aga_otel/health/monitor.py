@@ -36,7 +36,7 @@ from aga_otel.health.server import (
     make_health_app,
     server_ssl_context,
     start_health_server,
-    wake,
+    stop_server,
 )
 from aga_otel.status import Status, StatusBoard
 
@@ -46,6 +46,7 @@ __all__ = ["HealthMonitor"]
 
 SERVER_COMPONENT = "health.server"
 AUDIT_COMPONENT = "audit"
+AUDIT_LANE = "audit.lane"  # set by the bridge (aga_otel.bridge.AUDIT_LANE)
 OVERALL = "overall"  # the gauge's component label for the worst status
 
 
@@ -152,18 +153,28 @@ class HealthMonitor:
         return alive, {"status": "alive" if alive else "dead", "checks": {"worker_alive": alive}}
 
     def readiness(self) -> tuple[bool, dict]:
-        """Stack ready (providers set up, bus subscribed), worker alive, audit writable."""
+        """Stack ready (providers set up, bus subscribed), worker alive, audit writable.
+
+        With ``audit_required`` the audit trail must be fully healthy — writing, and no audit
+        event lost in the lane before it — or the instance is not ready ("no audit, no
+        service"); otherwise only an unhealthy store counts.
+        """
         try:
             stack_ready = bool(self._ready())
         except Exception:
             stack_ready = False
         stats = self._safe_bridge_stats()
         audit = self.status.get(AUDIT_COMPONENT)
+        if self.config.audit_required:
+            lane = self.status.get(AUDIT_LANE)
+            audit_ok = all(c is not None and c.status is Status.HEALTHY for c in (audit, lane))
+        else:
+            audit_ok = audit is None or audit.status is not Status.UNHEALTHY
         checks = {
             "stack_ready": stack_ready,
             "worker_alive": bool(stats.get("worker_alive")),
             "subscribed": bool(stats.get("subscribed")),
-            "audit_writable": audit is None or audit.status is not Status.UNHEALTHY,
+            "audit_writable": audit_ok,
         }
         ok = all(checks.values())
         return ok, {"status": "ready" if ok else "not_ready", "checks": checks}
@@ -268,14 +279,7 @@ class HealthMonitor:
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is not None:
-            # server.shutdown() waits for serve_forever's next poll: wake it now.
-            stopper = threading.Thread(target=server.shutdown, daemon=True)
-            stopper.start()
-            deadline = time.monotonic() + timeout
-            while stopper.is_alive() and time.monotonic() < deadline:
-                wake(server)
-                stopper.join(0.05)
-            server.server_close()
+            stop_server(server, timeout)
             if thread is not None:
                 thread.join(max(0.0, timeout))
         self._runner.shutdown()

@@ -14,6 +14,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from socketserver import TCPServer, ThreadingMixIn
@@ -143,6 +144,17 @@ def wake(server) -> None:
         socket.create_connection((host, port), timeout=0.2).close()
     except OSError:
         pass
+
+
+def stop_server(server, timeout: float) -> None:
+    """``server.shutdown()`` bounded by ``timeout``, its accept loop woken at once."""
+    stopper = threading.Thread(target=server.shutdown, daemon=True)
+    stopper.start()
+    deadline = time.monotonic() + timeout
+    while stopper.is_alive() and time.monotonic() < deadline:
+        wake(server)
+        stopper.join(0.05)
+    server.server_close()
 
 
 class _HealthServer(ThreadingMixIn, WSGIServer):
