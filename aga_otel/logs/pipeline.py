@@ -9,6 +9,8 @@ One SDK ``LoggerProvider`` (never installed globally) with, in order:
 
 The level filter runs first in :meth:`LogPipeline.handle_batch`: below ``log_level`` (or
 with no log output configured) a non-audit event is skipped before any record is built.
+A retrieval that injected facts also becomes an ``inject`` row of the audit trail, whatever
+the level (:mod:`aga_otel.audit.injections`, docs/knowledge-attribution.md).
 """
 
 from __future__ import annotations
