@@ -17,12 +17,15 @@ with it, so every backend stores them unchanged. Runs on the bridge's worker thr
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from aga_otel.audit.chain import AuditRecord, make_record
 from aga_otel.audit.sanitize import clean_text
-from aga_otel.logs.records import SPAN_CONTEXT_ATTR
+
+# The log records' lenient number readers: a log record and an inject row of one event
+# read its values alike (finite floats; ints that are not bools).
+from aga_otel.logs.records import SPAN_CONTEXT_ATTR, _int
+from aga_otel.logs.records import _num as _score
 from aga_otel.semconv import (
     AUDIT_OP_INJECT,
     INJECT_FACTS,
@@ -38,16 +41,6 @@ from aga_otel.semconv import (
 __all__ = ["MAX_ID_CHARS", "documents", "inject_record", "span_ids"]
 
 MAX_ID_CHARS = 256  # a fact id longer than this is cut (and marked by clean_text)
-
-
-def _score(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _seq(value: Any) -> list | tuple:
