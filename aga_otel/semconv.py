@@ -207,6 +207,7 @@ INJECT_INJECTED = "injected_count"
 INJECT_FACTS = "facts"  # [{"id", "score"}] in injection order (no "id" with ids off)
 INJECT_FACTS_DROPPED = "facts_dropped"  # facts beyond the cap
 INJECT_IDS_RECORDED = "ids_recorded"  # False when knowledge_ids_enabled was off
+INJECT_INSTANCE = "instance"  # the writer's service.instance.id (shared stores mix them)
 # Audit operations whose details ``id`` names one fact: its provenance.
 FACT_OPERATIONS = frozenset(
     {"register", "unregister", "streaming_knowledge_update", "streaming_knowledge_remove"}

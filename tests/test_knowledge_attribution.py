@@ -187,6 +187,7 @@ def test_simulated_requests_through_the_full_stack(tmp_path, plugin, make_stack,
     for tid in injected_traces:
         report = explain_trace(store, format(tid, "032x"))
         assert report.chain_ok and report.ids_recorded is ids_enabled
+        assert {f.instance for f in report.facts} == {stack.instance_id}
         got_facts = [(f.id, f.score, f.layer, f.origin) for f in report.facts]
         if ids_enabled:
             assert got_facts == expected[tid]
@@ -259,6 +260,25 @@ def test_explain_trace_and_fact_with_provenance(tmp_path, backend, name):
         m.path.write_text(m.path.read_text().replace('"k3"', '"kX"'))
     run = cli("explain", str(m.path), "--trace", format(T1, "032x"))
     assert run.returncode == 1 and "hash chain: BROKEN" in run.stdout, run.stdout
+
+
+def test_inject_rows_need_no_span_export(tmp_path):
+    """The log sink alone (tracing off) records the trace of a span-carrying event: the
+    bridge captures context for retrieval events whether spans are exported or not."""
+    path = tmp_path / "audit.db"
+    cfg = ObservabilityConfig(audit_storage_backend="sqlite", audit_storage_path=str(path),
+                              log_enabled=False, service_instance_id="pod-7")  # fmt: skip
+    resource = Resource.create({"service.instance.id": "pod-7"})
+    logs = build_log_pipeline(cfg, StatusBoard(), resource)
+    logs.handle_batch([retrieval(["k1"], [0.9], trace_id=T1)])
+    logs.shutdown(5)
+    (row,) = open_store("sqlite", path).query(operation="inject")
+    assert row["details"] == {
+        "trace_id": format(T1, "032x"), "span_id": "00f067aa0ba902b7", "layer": 2,
+        "results_count": 1, "injected_count": 1, "facts": [{"id": "k1", "score": 0.9}],
+        "facts_dropped": 0, "ids_recorded": True, "instance": "pod-7",
+    }  # fmt: skip
+    assert row["timestamp"] == 1_800_000_000.0 and row["success"] is True
 
 
 def test_explain_rejects_bad_input(tmp_path):

@@ -35,6 +35,7 @@ from aga_otel.semconv import (
     INJECT_FACTS,
     INJECT_FACTS_DROPPED,
     INJECT_IDS_RECORDED,
+    INJECT_INSTANCE,
     INJECT_LAYER,
     INJECT_SPAN_ID,
     INJECT_TRACE_ID,
@@ -80,6 +81,7 @@ class InjectedFact:
     timestamp: float
     seq: int  # the inject row
     span_id: str | None
+    instance: str | None  # service.instance.id of the aga-otel that wrote the inject row
     origin: str | None  # "register", "retriever"; None without an id
     provenance: list[Provenance] = field(default_factory=list)
 
@@ -108,6 +110,7 @@ class Reach:
     seq: int
     layer: int | None
     score: float | None
+    instance: str | None
 
 
 @dataclass
@@ -149,6 +152,8 @@ def _provenance(entry: dict) -> Provenance:
 def _history(store: AuditStore, ids: set[str]) -> dict[str, list[Provenance]]:
     """Every fact row naming one of ``ids``, oldest first, by id (one pass)."""
     out: dict[str, list[Provenance]] = {i: [] for i in ids}
+    if not out:
+        return out
     for entry in store.iter_entries():
         if entry.get("operation") in FACT_OPERATIONS:
             fid = _details(entry).get("id")
@@ -201,6 +206,7 @@ def explain_trace(store: AuditStore, trace_id: str) -> TraceExplanation:
                     timestamp=row["timestamp"],
                     seq=row["seq"],
                     span_id=d.get(INJECT_SPAN_ID),
+                    instance=d.get(INJECT_INSTANCE),
                     origin=None,
                 )
             )
@@ -231,6 +237,7 @@ def explain_fact(store: AuditStore, fact_id: str) -> FactExplanation:
                         seq=e["seq"],
                         layer=d.get(INJECT_LAYER),
                         score=doc.get("score"),
+                        instance=d.get(INJECT_INSTANCE),
                     )
                 )
     ok, problem = _chain(store)
@@ -264,7 +271,7 @@ def describe(report: TraceExplanation | FactExplanation) -> str:
             score = "-" if f.score is None else f"{f.score:.3f}"
             lines.append(
                 f"{f.position + 1}. {f.id or '<id not recorded>'} score {score} layer {f.layer}"
-                f" at {_when(f.timestamp)} (#{f.seq}, span {f.span_id})"
+                f" at {_when(f.timestamp)} (#{f.seq}, span {f.span_id}, {f.instance})"
                 + (f", from {f.origin}" if f.origin else "")
             )
             lines += _rows(f.provenance, "   ")
@@ -276,7 +283,7 @@ def describe(report: TraceExplanation | FactExplanation) -> str:
             score = "-" if r.score is None else f"{r.score:.3f}"
             lines.append(
                 f"  trace {r.trace_id or '<no active span>'} span {r.span_id} layer {r.layer}"
-                f" score {score} at {_when(r.timestamp)} (#{r.seq})"
+                f" score {score} at {_when(r.timestamp)} (#{r.seq}, {r.instance})"
             )
     lines.append(
         "hash chain: OK" if report.chain_ok else f"hash chain: BROKEN ({report.chain_problem})"

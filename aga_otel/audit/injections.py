@@ -32,6 +32,7 @@ from aga_otel.semconv import (
     INJECT_FACTS_DROPPED,
     INJECT_IDS_RECORDED,
     INJECT_INJECTED,
+    INJECT_INSTANCE,
     INJECT_LAYER,
     INJECT_RESULTS,
     INJECT_SPAN_ID,
@@ -90,6 +91,7 @@ def inject_record(
     with_ids: bool = True,
     redact_keys=(),
     max_detail_bytes: int = 16384,
+    instance: str | None = None,
 ) -> AuditRecord | None:
     """The ``inject`` audit row of a retrieval event, or None when nothing was injected.
 
@@ -113,6 +115,8 @@ def inject_record(
         INJECT_FACTS_DROPPED: dropped,
         INJECT_IDS_RECORDED: bool(with_ids),
     }
+    if instance:
+        details[INJECT_INSTANCE] = instance
     ids_of_span = span_ids(event)
     if ids_of_span is not None:
         details[INJECT_TRACE_ID], details[INJECT_SPAN_ID] = ids_of_span

@@ -65,6 +65,7 @@ class LogPipeline:
         self.max_detail_bytes = config.audit_max_detail_bytes
         self.max_documents = config.knowledge_max_documents
         self.ids_enabled = config.knowledge_ids_enabled
+        self.instance = resource.attributes.get("service.instance.id")
         self.logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         self.audit_store = audit_store
         self.audit_writer = AuditWriter(
@@ -142,9 +143,9 @@ class LogPipeline:
     def _record_injection(self, event: Any) -> None:
         """A retrieval that injected facts becomes an ``inject`` row of the audit trail,
         whatever the log level (docs/knowledge-attribution.md)."""
-        record = injections.inject_record(
-            event, self.max_documents, self.ids_enabled, self.redact_keys, self.max_detail_bytes
-        )
+        record = injections.inject_record(event, self.max_documents, self.ids_enabled,
+                                          self.redact_keys, self.max_detail_bytes,
+                                          self.instance)  # fmt: skip
         if record is not None:
             self.audit_writer.submit(record)
 
