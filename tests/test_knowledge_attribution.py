@@ -231,7 +231,7 @@ def test_explain_trace_and_fact_with_provenance(tmp_path, backend, name):
         (2, "k3", 0.7, 2, "retriever"),
     ]  # fmt: skip
     k1, k2, k3 = report.facts
-    assert [(p.operation, p.success, p.timestamp, p.instance) for p in k1.provenance] == [
+    assert [(p.operation, p.success, p.timestamp, p.source) for p in k1.provenance] == [
         ("register", True, 1_800_000_000.0, "aga-core"),
         ("unregister", True, 1_800_000_003.0, "aga-core"),
     ]

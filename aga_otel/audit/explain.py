@@ -67,7 +67,7 @@ class Provenance:
     timestamp: float
     success: bool
     error: str | None
-    instance: str  # the row's source (the aga-core instance that emitted it)
+    source: str  # the row's source, as aga-core's event named it ("aga-core")
 
 
 @dataclass
@@ -145,7 +145,7 @@ def _provenance(entry: dict) -> Provenance:
         timestamp=entry["timestamp"],
         success=entry["success"] is True,
         error=entry.get("error"),
-        instance=entry.get("source", ""),
+        source=entry.get("source", ""),
     )
 
 
@@ -251,7 +251,7 @@ def _when(ts: float) -> str:
 def _rows(history: list[Provenance], indent: str) -> list[str]:
     return [
         f"{indent}#{p.seq} {p.operation} {'ok' if p.success else 'FAILED'} {_when(p.timestamp)}"
-        f" ({p.instance})" + (f": {p.error}" if p.error else "")
+        f" ({p.source})" + (f": {p.error}" if p.error else "")
         for p in history
     ]
 
