@@ -47,8 +47,8 @@ __all__ = [
     "Provenance",
     "Reach",
     "TraceExplanation",
-    "explain_fact",
     "describe",
+    "explain_fact",
     "explain_trace",
 ]
 
@@ -193,7 +193,8 @@ def explain_trace(store: AuditStore, trace_id: str) -> TraceExplanation:
     for row in rows:
         d = _details(row)
         ids_recorded = ids_recorded and d.get(INJECT_IDS_RECORDED) is not False
-        dropped += d.get(INJECT_FACTS_DROPPED) or 0
+        n = d.get(INJECT_FACTS_DROPPED)
+        dropped += n if isinstance(n, int) and not isinstance(n, bool) else 0
         for doc in d.get(INJECT_FACTS) or ():
             doc = doc if isinstance(doc, dict) else {}
             fid = doc.get("id")
@@ -248,6 +249,10 @@ def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds")
 
 
+def _score(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "-"
+
+
 def _rows(history: list[Provenance], indent: str) -> list[str]:
     return [
         f"{indent}#{p.seq} {p.operation} {'ok' if p.success else 'FAILED'} {_when(p.timestamp)}"
@@ -268,7 +273,7 @@ def describe(report: TraceExplanation | FactExplanation) -> str:
         if not report.ids_recorded:
             lines.append("fact ids were not recorded (knowledge_ids_enabled is off)")
         for f in report.facts:
-            score = "-" if f.score is None else f"{f.score:.3f}"
+            score = _score(f.score)
             lines.append(
                 f"{f.position + 1}. {f.id or '<id not recorded>'} score {score} layer {f.layer}"
                 f" at {_when(f.timestamp)} (#{f.seq}, span {f.span_id}, {f.instance})"
@@ -280,7 +285,7 @@ def describe(report: TraceExplanation | FactExplanation) -> str:
         lines += _rows(report.history, "  ")
         lines.append(f"reached {len(report.requests)} requests")
         for r in report.requests:
-            score = "-" if r.score is None else f"{r.score:.3f}"
+            score = _score(r.score)
             lines.append(
                 f"  trace {r.trace_id or '<no active span>'} span {r.span_id} layer {r.layer}"
                 f" score {score} at {_when(r.timestamp)} (#{r.seq}, {r.instance})"
