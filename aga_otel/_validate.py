@@ -15,6 +15,7 @@ WEBHOOK_FORMATS = ("generic", "slack", "alertmanager")
 OPERATORS = (">", "<", ">=", "<=", "==")
 SEVERITIES = ("info", "warning", "critical")
 RULE_KINDS = ("threshold", "adaptive")
+MAX_DOCUMENTS = 1000  # upper bound of knowledge_max_documents: keeps spans and rows small
 # Metric names are a fixed contract shared with the dashboards and alert rules, so the
 # prefix is not configurable (rejected rather than half-applied).
 PREFIXES = ("aga",)
@@ -109,6 +110,7 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         "health_enabled",
         "tracing_enabled",
         "audit_required",
+        "knowledge_ids_enabled",
     )
     for name in bools:
         _check(_is_bool(getattr(c, name)), name, getattr(c, name), "true or false")
@@ -232,6 +234,14 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         "server_tls_keyfile",
         c.server_tls_keyfile,
         "set together with server_tls_certfile",
+    )
+    _check(
+        isinstance(c.knowledge_max_documents, int)
+        and not _is_bool(c.knowledge_max_documents)
+        and 0 <= c.knowledge_max_documents <= MAX_DOCUMENTS,
+        "knowledge_max_documents",
+        c.knowledge_max_documents,
+        f"an integer 0..{MAX_DOCUMENTS}",
     )
     _check(
         _is_num(c.trace_forward_sample_rate) and 0 <= c.trace_forward_sample_rate <= 1,

@@ -137,6 +137,9 @@ class ObservabilityConfig:
     # --- traces -------------------------------------------------------------------------
     tracing_enabled: bool = False
     trace_forward_sample_rate: float = 0.0
+    # --- knowledge attribution (docs/knowledge-attribution.md) ----------------------------
+    knowledge_max_documents: int = 32  # fact ids/scores kept per retrieval span, log, audit row
+    knowledge_ids_enabled: bool = True  # False: fact ids appear in no span, log or audit row
 
     def __post_init__(self) -> None:
         self.alert_rules = [

@@ -181,3 +181,37 @@ def metric(key: str) -> MetricSpec:
 def prom(key: str) -> str:
     """The Prometheus name of the metric ``key`` (for PromQL in dashboards and rules)."""
     return BY_KEY[key].prometheus_name
+
+
+# --- knowledge attribution: retrieval spans and ``inject`` audit rows -------------------------
+# Retrieval spans follow the OpenTelemetry GenAI retrieval span ``gen_ai.retrieval``
+# (status: Development) of the GenAI semantic conventions, pinned at semantic conventions
+# 1.44.0 (the registry of opentelemetry-semantic-conventions 0.66b2, where these gen_ai.*
+# names are marked "moved to open-telemetry/semantic-conventions-genai"; that repository's
+# docs/gen-ai/retrieval.md keeps the same names): span name ``{gen_ai.operation.name}``,
+# kind INTERNAL, ``gen_ai.retrieval.documents`` as ``[{"id", "score"}]`` recorded as a JSON
+# string (the Python SDK has no structured attribute values; the convention allows it).
+GENAI_SEMCONV_VERSION = "1.44.0"
+SPAN_ATTR_GENAI_OPERATION = "gen_ai.operation.name"
+SPAN_ATTR_GENAI_DOCUMENTS = "gen_ai.retrieval.documents"
+GENAI_OPERATION_RETRIEVAL = "retrieval"
+# Documents beyond the configured cap, counted on the span (never silently cut).
+SPAN_ATTR_DOCUMENTS_DROPPED = "aga.retrieval.documents_dropped"
+
+# The audit operation recording one injection (one retrieval event with injected facts).
+# It is aga-otel's own row, not an aga-core operation: never a metric attribute value.
+AUDIT_OP_INJECT = "inject"
+# Its details keys (hash-chained with the row; read back by aga_otel.audit.explain).
+INJECT_TRACE_ID = "trace_id"  # 32 lowercase hex digits, absent when no span was active
+INJECT_SPAN_ID = "span_id"  # 16 lowercase hex digits
+INJECT_LAYER = "layer"
+INJECT_RESULTS = "results_count"
+INJECT_INJECTED = "injected_count"
+INJECT_FACTS = "facts"  # [{"id", "score"}] in injection order (no "id" with ids off)
+INJECT_FACTS_DROPPED = "facts_dropped"  # facts beyond the cap
+INJECT_IDS_RECORDED = "ids_recorded"  # False when knowledge_ids_enabled was off
+INJECT_INSTANCE = "instance"  # the writer's service.instance.id (shared stores mix them)
+# Audit operations whose details ``id`` names one fact: its provenance.
+FACT_OPERATIONS = frozenset(
+    {"register", "unregister", "streaming_knowledge_update", "streaming_knowledge_remove"}
+)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "dashboards"
 ALLOWED_UNITS = {"s", "percentunit", "short", "ops"}
 GROUPS = ["Overview", "Forward performance", "Gate and entropy", "Retrieval", "Audit",
-          "Telemetry pipeline"]  # fmt: skip
+          "Telemetry pipeline", "Knowledge"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

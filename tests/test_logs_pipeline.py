@@ -92,7 +92,8 @@ def test_json_lines_with_level_filter_and_audit(tmp_path):
     assert out[2]["message"] == "audit unregister failed: gone"
     stats = p.stats()
     assert stats["filtered"] == 1 and stats["records_emitted"] == 3
-    assert stats["audit"]["written"] == 2 and status.get("logs.file").status is Status.HEALTHY
+    # Two audit rows plus the retrieval's inject row (docs/knowledge-attribution.md).
+    assert stats["audit"]["written"] == 3 and status.get("logs.file").status is Status.HEALTHY
 
 
 def test_debug_level_text_format_to_stderr_stream():
@@ -252,6 +253,8 @@ def test_simulated_workload_through_the_bridge(tmp_path):
     plugin = SimulatedPlugin()
     bridge = EventBridge([p], status=status)
     bridge.subscribe(plugin.event_bus)
+    injected = []
+    plugin.event_bus.subscribe("retrieval", lambda e: injected.append(e.data["injected_count"]))
     bridge.start()
     sim = WorkloadSimulator(plugin, WorkloadProfile(layers=4, audit_probability=0.2), seed=3)
     sim.start()
@@ -262,7 +265,9 @@ def test_simulated_workload_through_the_bridge(tmp_path):
     audits = sum(sim.totals.audit.values())
     retrievals = sum(sim.totals.retrieval.values())
     stored = open_store("sqlite", tmp_path / "audit.db", read_only=True)
-    assert stored.count() == audits and stored.verify().ok
+    injections = len(stored.query(operation="inject", limit=10_000))
+    assert injections == sum(1 for n in injected if n)  # one row per retrieval that injected
+    assert stored.count() == audits + injections and stored.verify().ok
     failed = sum(n for (_, ok), n in sim.totals.audit.items() if not ok)
     assert len(stored.query(success=False, limit=10_000)) == failed
     events = [r["event"] for r in lines(log)]

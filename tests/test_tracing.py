@@ -8,6 +8,8 @@ TracerProvider of its own (never global) whose request span is current while AGA
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import local_config
 from opentelemetry.sdk.metrics import MeterProvider
@@ -111,11 +113,11 @@ def test_active_span_reaches_spans_logs_and_exemplars(receiver):
     got.wait_for("traces", lambda reqs: len(got.spans()) >= 6)
     spans = got.spans()
     names = sorted(s.name for s in spans)
-    assert names == ["aga.audit register"] + ["aga.forward"] * 3 + ["aga.retrieval"] * 2
+    assert names == ["aga.audit register"] + ["aga.forward"] * 3 + ["retrieval"] * 2
     children = [s for s in spans if s.trace_id == trace_id]
     assert len(children) == 5 and all(s.parent_span_id == span_id for s in children)
     (root,) = [s for s in spans if s.trace_id != trace_id]
-    assert root.name == "aga.retrieval" and root.parent_span_id == b""
+    assert root.name == "retrieval" and root.parent_span_id == b""
 
     (audit,) = [s for s in spans if s.name == "aga.audit register"]
     assert audit.status.code == StatusCode.ERROR.value
@@ -124,7 +126,10 @@ def test_active_span_reaches_spans_logs_and_exemplars(receiver):
     assert audit.start_time_unix_nano == 1_700_000_000_500_000_000  # the operation's time
     retrieval_attrs = attrs(root.attributes)
     assert retrieval_attrs["aga.retrieval.injected_count"] == 1
-    assert not any("ids" in k or "scores" in k for k in retrieval_attrs)
+    assert retrieval_attrs[sc.SPAN_ATTR_GENAI_OPERATION] == "retrieval"
+    docs = json.loads(retrieval_attrs[sc.SPAN_ATTR_GENAI_DOCUMENTS])  # ids lists are unequal
+    assert docs == [{"id": "secret-id", "score": 0.9}, {"score": 0.5}, {"score": 0.4},
+                    {"score": 0.1}]  # fmt: skip
     for fwd in (s for s in spans if s.name == "aga.forward"):
         assert fwd.end_time_unix_nano - fwd.start_time_unix_nano == 250_000  # latency_us
 

@@ -30,7 +30,7 @@ def test_request_span_is_parent_of_spans_and_on_logs_and_exemplars(plugin, make_
         got.wait_for("traces")
         spans = got.spans()
         names = {s.name for s in spans}
-        assert "aga.retrieval" in names and any(n.startswith("aga.audit ") for n in names)
+        assert "retrieval" in names and any(n.startswith("aga.audit ") for n in names)
         assert "aga.forward" in names  # sampled forward spans
         assert all(s.trace_id == ctx.trace_id.to_bytes(16, "big") for s in spans)
         assert all(s.parent_span_id == ctx.span_id.to_bytes(8, "big") for s in spans)

@@ -11,7 +11,9 @@ Usage::
 Backends share one surface (:class:`AuditStore`): ``memory``, ``file`` (JSON lines with
 rotation) and ``sqlite`` (WAL, indexed). Each entry is chained to the previous one by
 SHA-256 (:mod:`aga_otel.audit.chain`). The log pipeline feeds the store through an
-:class:`AuditWriter` (batched, bounded backlog, retention pruning).
+:class:`AuditWriter` (batched, bounded backlog, retention pruning). Retrievals that
+injected facts are stored as ``inject`` rows (:mod:`aga_otel.audit.injections`);
+:mod:`aga_otel.audit.explain` answers "which facts reached this request" from them.
 """
 
 from __future__ import annotations

@@ -80,6 +80,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     when.add_argument("--older-than-days", type=float, dest="days")
     when.add_argument("--before", type=_time, help="epoch seconds or ISO-8601")
     p.set_defaults(func=cmd_prune)
+
+    # explain: knowledge attribution (docs/knowledge-attribution.md)
+    x = sub.add_parser("explain", help="the facts a request got, and where each came from")
+    _path(x)
+    which = x.add_mutually_exclusive_group(required=True)
+    which.add_argument("--trace", metavar="TRACE_ID", help="the request's trace id (32 hex)")
+    which.add_argument("--fact", metavar="ID", help="one fact's history and requests")
+    _format(x, ("text", "json"), default="text")
+    x.set_defaults(func=cmd_explain)
     return audit
 
 
@@ -185,6 +194,23 @@ def cmd_prune(args) -> int:
         store.close()
     print(json.dumps({"pruned": n, "before": before}))
     return EXIT_OK
+
+
+@_guarded
+def cmd_explain(args) -> int:
+    """Answer from the audit trail alone; exit 1 when its hash chain is broken."""
+    from aga_otel.audit import explain
+
+    store = _open(args)
+    if args.trace is not None:
+        report = explain.explain_trace(store, args.trace)
+    else:
+        report = explain.explain_fact(store, args.fact)
+    if args.format == "json":
+        print(json.dumps(report.as_dict(), sort_keys=True))
+    else:
+        print(explain.describe(report))
+    return EXIT_OK if report.chain_ok else EXIT_BROKEN
 
 
 def main(argv: list[str] | None = None) -> int:

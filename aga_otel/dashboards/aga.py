@@ -137,6 +137,35 @@ def _retrieval() -> Row:
     ))  # fmt: skip
 
 
+def _knowledge() -> Row:
+    """Which knowledge reaches the model, within the cardinality rules: per layer and per
+    operation only; fact ids live in spans and the audit trail (docs/knowledge-attribution.md)."""
+    fact_ops = sel(
+        "audit_operations",
+        extra='operation=~"register|unregister|'
+        'streaming_knowledge_update|streaming_knowledge_remove"',
+    )
+    return Row("Knowledge", (
+        Panel("Facts injected by layer", "timeseries",
+              (Query(rate("retrieval_injected", "layer"), "layer {{layer}}"),), "ops",
+              "Facts written into the KV store per second; which ones, per request: "
+              "aga-otel audit explain --trace", width=8, min=0),
+        Panel("Injected share of retrieved results", "timeseries",
+              (Query(f"{rate('retrieval_injected', 'job, instance')} / "
+                     f"{rate('retrieval_results', 'job, instance')}", INSTANCE_LEGEND),),
+              "percentunit", "Retrieved results that were injected, per instance",
+              width=8, min=0, max=1),
+        Panel("Facts injected in the time range", "bargauge",
+              (Query(rate("retrieval_injected", "layer", fn="increase", window="$__range"),
+                     "layer {{layer}}"),), "short", width=8, min=0),
+        Panel("Knowledge slot changes", "timeseries", (
+            Query(f"sum by (operation) (rate({fact_ops}[{RATE}]))", "{{operation}}"),
+            Query(f"max({sel('slot_change_rate')})", "slot change rate")), "short",
+            "Registrations and removals per second, and the slot governance change rate",
+            width=24, min=0),
+    ))  # fmt: skip
+
+
 def _audit() -> Row:
     legend = "{{operation}} success={{success}}"
     return Row("Audit", (
@@ -176,7 +205,7 @@ def _pipeline() -> Row:
     ))  # fmt: skip
 
 
-ROWS = (_overview, _forward, _gate_entropy, _retrieval, _audit, _pipeline)
+ROWS = (_overview, _forward, _gate_entropy, _retrieval, _audit, _pipeline, _knowledge)
 
 
 def variables() -> list[dict[str, Any]]:

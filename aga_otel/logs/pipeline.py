@@ -9,6 +9,8 @@ One SDK ``LoggerProvider`` (never installed globally) with, in order:
 
 The level filter runs first in :meth:`LogPipeline.handle_batch`: below ``log_level`` (or
 with no log output configured) a non-audit event is skipped before any record is built.
+A retrieval that injected facts also becomes an ``inject`` row of the audit trail, whatever
+the level (:mod:`aga_otel.audit.injections`, docs/knowledge-attribution.md).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 
 from aga_otel._version import __version__
-from aga_otel.audit import AuditStore, AuditWriter, open_store
+from aga_otel.audit import AuditStore, AuditWriter, injections, open_store
 from aga_otel.config import ObservabilityConfig
 from aga_otel.exporters.reporting import ReportingExporter, run_bounded
 from aga_otel.logs import records as rec
@@ -32,7 +34,7 @@ from aga_otel.logs._sdk import BatchLogRecordProcessor, LoggerProvider, LogRecor
 from aga_otel.logs.local import LocalLogExporter
 from aga_otel.logs.otlp import StatusReportingExporter, build_otlp_exporter, logs_endpoint
 from aga_otel.logs.processors import AuditLogRecordProcessor, SeverityGate
-from aga_otel.semconv import EVENT_AUDIT, EVENT_FORWARD
+from aga_otel.semconv import EVENT_AUDIT, EVENT_FORWARD, EVENT_RETRIEVAL
 from aga_otel.status import StatusBoard
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,9 @@ class LogPipeline:
         self.min_severity = rec.LEVEL_SEVERITY[config.log_level.upper()]
         self.redact_keys = tuple(config.audit_redact_keys)
         self.max_detail_bytes = config.audit_max_detail_bytes
+        self.max_documents = config.knowledge_max_documents
+        self.ids_enabled = config.knowledge_ids_enabled
+        self.instance = resource.attributes.get("service.instance.id")
         self.logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         self.audit_store = audit_store
         self.audit_writer = AuditWriter(
@@ -125,6 +130,8 @@ class LogPipeline:
         for event in events:
             try:
                 etype = getattr(event, "type", None)
+                if etype == EVENT_RETRIEVAL:
+                    self._record_injection(event)
                 if etype != EVENT_AUDIT:
                     # Decided from the type alone, before anything is built.
                     sev = rec.DEBUG if etype == EVENT_FORWARD else rec.INFO
@@ -133,11 +140,21 @@ class LogPipeline:
                         continue
                 else:
                     sev = rec.severity_of(etype, getattr(event, "data", None))
-                self._emit(rec.build(event, sev, self.redact_keys, self.max_detail_bytes))
+                self._emit(rec.build(event, sev, self.redact_keys, self.max_detail_bytes,
+                                     self.max_documents, self.ids_enabled))  # fmt: skip
             except Exception as exc:
                 self.errors += 1
                 if self.errors == 1:
                     logger.exception("aga-otel log pipeline could not map an event: %r", exc)
+
+    def _record_injection(self, event: Any) -> None:
+        """A retrieval that injected facts becomes an ``inject`` row of the audit trail,
+        whatever the log level (docs/knowledge-attribution.md)."""
+        record = injections.inject_record(event, self.max_documents, self.ids_enabled,
+                                          self.redact_keys, self.max_detail_bytes,
+                                          self.instance)  # fmt: skip
+        if record is not None:
+            self.audit_writer.submit(record)
 
     def _emit(self, spec: rec.RecordSpec) -> None:
         if spec.malformed:

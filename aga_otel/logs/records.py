@@ -96,8 +96,19 @@ def _timestamp(event: Any) -> float:
     return ts if ts is not None and ts > 0 else 0.0
 
 
-def build(event: Any, severity: int, redact_keys=(), max_detail_bytes: int = 16384) -> RecordSpec:
-    """Map one event (already past the level filter) to a :class:`RecordSpec`."""
+def build(
+    event: Any,
+    severity: int,
+    redact_keys=(),
+    max_detail_bytes: int = 16384,
+    max_documents: int = _MAX_LIST,
+    ids_enabled: bool = True,
+) -> RecordSpec:
+    """Map one event (already past the level filter) to a :class:`RecordSpec`.
+
+    A retrieval record keeps at most ``max_documents`` ids and scores, and no ids at all
+    with ``ids_enabled=False`` (``knowledge_*`` settings, see docs/knowledge-attribution.md).
+    """
     etype = getattr(event, "type", None)
     data = getattr(event, "data", None)
     ts = _timestamp(event)
@@ -120,7 +131,7 @@ def build(event: Any, severity: int, redact_keys=(), max_detail_bytes: int = 163
     if etype == EVENT_FORWARD:
         _forward(spec, data)
     elif etype == EVENT_RETRIEVAL:
-        _retrieval(spec, data)
+        _retrieval(spec, data, max_documents, ids_enabled)
     elif etype == EVENT_AUDIT:
         _audit(spec, data, ts, redact_keys, max_detail_bytes)
     else:
@@ -148,7 +159,7 @@ def _forward(spec: RecordSpec, d: dict) -> None:
         spec.body += f" (gate {gate:.3f}, entropy {entropy:.3f})"
 
 
-def _retrieval(spec: RecordSpec, d: dict) -> None:
+def _retrieval(spec: RecordSpec, d: dict, max_documents: int, ids_enabled: bool) -> None:
     layer, results, injected = (
         _int(d.get("layer_idx")),
         _int(d.get("results_count")),
@@ -164,10 +175,11 @@ def _retrieval(spec: RecordSpec, d: dict) -> None:
         if value is not None:
             spec.attributes[key] = value
     ids, scores = d.get("ids"), d.get("scores")
-    if isinstance(ids, (list, tuple)):
-        spec.attributes[A_IDS] = [clean_text(i, 256) for i in ids[:_MAX_LIST]]
+    if ids_enabled and isinstance(ids, (list, tuple)):
+        spec.attributes[A_IDS] = [clean_text(i, 256) for i in ids[:max_documents]]
     if isinstance(scores, (list, tuple)):
-        spec.attributes[A_SCORES] = [s for s in map(_num, scores[:_MAX_LIST]) if s is not None]
+        kept = scores[:max_documents]
+        spec.attributes[A_SCORES] = [s for s in map(_num, kept) if s is not None]
     spec.malformed = spec.malformed or layer is None or results is None
     spec.body = f"layer {layer} retrieval: {injected} of {results} results injected"
 

@@ -53,6 +53,8 @@ class TracingPipeline:
         exporters: Sequence[SpanExporter] = (),
     ) -> None:
         self.max_layers = config.max_layers
+        self.max_documents = config.knowledge_max_documents
+        self.ids_enabled = config.knowledge_ids_enabled
         self.sampler = spans.ForwardSampler(config.trace_forward_sample_rate)
         # Never set as the global provider: see the module docstring.
         self.tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
@@ -94,7 +96,9 @@ class TracingPipeline:
                     if spec is None or not sample(spec.attributes[A_LAYER]):
                         continue
                 elif etype == EVENT_RETRIEVAL:
-                    spec = spans.retrieval_span(event, max_layers)
+                    spec = spans.retrieval_span(
+                        event, max_layers, self.max_documents, self.ids_enabled
+                    )
                 elif etype == EVENT_AUDIT:
                     spec = spans.audit_span(event)
                 else:

@@ -1,8 +1,11 @@
 """Pure mapping: a contract event → the fields of one span (no SDK objects, no I/O).
 
-- ``retrieval`` → ``aga.retrieval``: layer and counts, never the knowledge ids or the
-  scores list (ids may be sensitive, lists are unbounded). Instantaneous at the event time:
-  aga-core reports no retrieval latency.
+- ``retrieval`` → the GenAI retrieval span (``gen_ai.retrieval``, Development status; the
+  version pinned in :data:`aga_otel.semconv.GENAI_SEMCONV_VERSION`): named ``retrieval``,
+  ``gen_ai.operation.name=retrieval``, ``gen_ai.retrieval.documents`` as a JSON string of
+  ``[{"id", "score"}]`` — at most ``max_documents``, the rest counted in
+  ``aga.retrieval.documents_dropped``, no ids at all with ``ids_enabled=False`` — plus the
+  layer and counts. Instantaneous at the event time: aga-core reports no retrieval latency.
 - ``audit`` → ``aga.audit <operation>`` with the operation reduced to the closed set of
   :func:`aga_otel.mapping.operation_label` (span names must stay low-cardinality, see
   https://opentelemetry.io/docs/specs/otel/trace/api/#span); a failed operation has error
@@ -16,10 +19,12 @@ of the same event read alike.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from typing import Any, NamedTuple
 
+from aga_otel.audit.injections import documents
 from aga_otel.audit.sanitize import clean_text
 from aga_otel.logs.records import (
     A_APPLIED,
@@ -33,8 +38,14 @@ from aga_otel.logs.records import (
     A_SUCCESS,
 )
 from aga_otel.mapping import parse_audit, parse_forward, parse_retrieval
+from aga_otel.semconv import (
+    GENAI_OPERATION_RETRIEVAL,
+    SPAN_ATTR_DOCUMENTS_DROPPED,
+    SPAN_ATTR_GENAI_DOCUMENTS,
+    SPAN_ATTR_GENAI_OPERATION,
+)
 
-RETRIEVAL_SPAN = "aga.retrieval"
+RETRIEVAL_SPAN = GENAI_OPERATION_RETRIEVAL  # span name SHOULD be {gen_ai.operation.name}
 AUDIT_SPAN_PREFIX = "aga.audit "
 FORWARD_SPAN = "aga.forward"
 MAX_ERROR_CHARS = 256  # error text kept in a failed audit span's status description
@@ -67,15 +78,26 @@ def event_time_ns(event: Any) -> int:
     return ts if ts is not None else time.time_ns()
 
 
-def retrieval_span(event: Any, max_layers: int) -> SpanSpec | None:
+def retrieval_span(
+    event: Any, max_layers: int, max_documents: int = 32, ids_enabled: bool = True
+) -> SpanSpec | None:
     data = getattr(event, "data", None)
     r = parse_retrieval(data, max_layers)
     if r is None:
         return None
-    attrs: dict[str, Any] = {A_LAYER: r.layer, A_RESULTS: r.results, A_INJECTED: r.injected}
+    attrs: dict[str, Any] = {
+        SPAN_ATTR_GENAI_OPERATION: GENAI_OPERATION_RETRIEVAL,
+        A_LAYER: r.layer,
+        A_RESULTS: r.results,
+        A_INJECTED: r.injected,
+    }
     budget = data.get("budget_remaining")
     if isinstance(budget, int) and not isinstance(budget, bool):
         attrs[A_BUDGET] = budget
+    docs, dropped = documents(data.get("ids"), data.get("scores"), max_documents, ids_enabled)
+    if docs or dropped:
+        attrs[SPAN_ATTR_GENAI_DOCUMENTS] = json.dumps(docs, separators=(",", ":"))
+        attrs[SPAN_ATTR_DOCUMENTS_DROPPED] = dropped
     ts = event_time_ns(event)
     return SpanSpec(RETRIEVAL_SPAN, ts, ts, attrs)
 
