@@ -18,7 +18,8 @@ Three lanes, so that the flood cannot crowd out the record:
 
 Audit and other events always carry the emitting thread's OpenTelemetry ``Context`` (one
 context-variable read; they are rare), so the request's trace reaches audit rows and spans
-even with tracing export off. The worker turns ``(event, context)`` pairs back into events
+even with tracing export off, and a sequence number, so the worker dispatches the two lanes in
+emission order. The worker turns ``(event, context)`` pairs back into events
 for the sinks (see :mod:`aga_otel.tracing.capture`).
 
 The worker wakes on a cadence (``interval``, 0.25 s), not by polling: at generation pacing
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import operator
 import threading
 import time
 import uuid
@@ -57,6 +59,9 @@ _INTERVAL = 0.25  # seconds between worker wake-ups while events arrive
 _IDLE_INTERVAL = 1.0  # the longest wait, reached by doubling while nothing arrives
 AUDIT_LANE = "audit.lane"  # status component: audit events lost before the audit trail
 _AUDIT_LOSS_MEMORY = 60.0  # seconds a loss keeps the audit lane degraded
+
+
+_SEQ = operator.itemgetter(2)
 
 
 def _count_of(counter: itertools.count) -> int:
@@ -88,6 +93,7 @@ class EventBridge:
         self._other: deque = deque()  # retrieval and unknown types: (event, context)
         self._dropped_full = itertools.count()
         self._dropped_audit = itertools.count()
+        self._rare_seq = itertools.count()
         self._dequeued = 0
         self._lost_at_stop = 0
         self._buses: list[tuple[Any, str]] = []
@@ -142,7 +148,9 @@ class EventBridge:
     def _handle_rare(self, event: Any) -> None:
         """Audit, retrieval and unknown events: their own lanes, with the emitter's context."""
         try:
-            item = (event, _current_context())
+            # The sequence number restores emission order across the two lanes (an
+            # injection must follow the register that preceded it); ``next`` is atomic.
+            item = (event, _current_context(), next(self._rare_seq))
             try:
                 audit = event.type == _AUDIT
             except Exception:
@@ -242,7 +250,8 @@ class EventBridge:
             self._other, self.rare_queue_size
         )
         if rare:
-            self._dispatch(False, unwrap_batch(rare))
+            rare.sort(key=_SEQ)  # back in emission order
+            self._dispatch(False, unwrap_batch([(event, ctx) for event, ctx, _ in rare]))
         forward = self._take(self._queue, _BATCH)
         for i in range(0, len(forward), _CHUNK):
             if i:
