@@ -91,6 +91,8 @@ class AuditWriter:
                         self._backlog[i] for i in range(min(self.batch_size, len(self._backlog)))
                     ]
                 if not batch:
+                    if self.store.held():  # replay what the store spilled in an outage
+                        return self._retry_held()
                     return True
                 try:
                     self.store.append(batch)
@@ -102,6 +104,15 @@ class AuditWriter:
                         self._backlog.popleft()
                     self.written += len(batch)
                 self._on_success()
+
+    def _retry_held(self) -> bool:
+        try:
+            self.store.append([])
+        except Exception as exc:
+            self._on_failure(exc)
+            return False
+        self._on_success()
+        return True
 
     def _on_failure(self, exc: Exception) -> None:
         self.write_failures += 1
@@ -122,13 +133,13 @@ class AuditWriter:
         if self._failing:
             self._failing = False
             logger.warning("audit %s store writable again; backlog flushed", self.store.backend)
-        self.status.success(
-            COMPONENT,
-            f"{self.store.backend} store",
-            backlog=len(self._backlog),
-            dropped=self.dropped,
-            last_seq=self.store.last_seq,
-        )
+        extra = {"backlog": len(self._backlog), "dropped": self.dropped,
+                 "last_seq": self.store.last_seq, **self.store.stats()}  # fmt: skip
+        problem = self.store.health()  # e.g. a database outage absorbed by a local spill
+        if problem is None:
+            self.status.success(COMPONENT, f"{self.store.backend} store", **extra)
+        else:
+            self.status.failure(COMPONENT, f"{self.store.backend} store: {problem}", **extra)
 
     def prune_now(self) -> int:
         """Apply retention once (also run on schedule by the writer thread)."""
@@ -176,5 +187,6 @@ class AuditWriter:
             "dropped": self.dropped,
             "write_failures": self.write_failures,
             "pruned": self.pruned,
-            "degraded": self._failing,
+            "degraded": self._failing or self.store.health() is not None,
+            **self.store.stats(),
         }

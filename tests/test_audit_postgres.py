@@ -1,0 +1,275 @@
+"""The PostgreSQL audit backend against a real server the test suite starts itself."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import require
+from pg_server import PASSWORD, PostgresServer
+
+from aga_otel import ObservabilityConfig
+from aga_otel._validate import ConfigError
+from aga_otel.audit import AuditWriter, open_store
+from aga_otel.audit.chain import make_record
+from aga_otel.audit.cli import main as audit_cli
+from aga_otel.status import Status, StatusBoard
+
+ROOT = Path(__file__).resolve().parents[1]
+_db_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = PostgresServer()
+    require(srv.available, "PostgreSQL server programs (initdb, pg_ctl) not installed")
+    try:
+        srv.start()
+    except Exception as exc:
+        srv.destroy()
+        require(False, f"PostgreSQL server did not start: {exc}")
+    yield srv
+    srv.destroy()
+
+
+@pytest.fixture
+def dsn(server) -> str:
+    """A fresh database per test on the shared server."""
+    name = f"audit_{os.getpid()}_{next(_db_names)}"
+    with psycopg.connect(server.dsn(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return server.dsn(dbname=name)
+
+
+def _records(n: int, start: float = 1_000.0, op: str = "register"):
+    return [make_record(start + i, op, True, None, {"id": f"k{i}", "n": i}) for i in range(n)]
+
+
+def _store(dsn, tmp_path, instance="i1", **kw):
+    return open_store("postgresql", dsn, instance=instance,
+                      spill_path=tmp_path / f"{instance}.jsonl", **kw)  # fmt: skip
+
+
+def _sql(dsn: str, statement: str, args=()):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cur = conn.execute(statement, args)
+        return cur.fetchall() if cur.description else cur.rowcount
+
+
+# --- configuration --------------------------------------------------------------------
+@pytest.mark.parametrize("bad", [None, "", "mysql://u@h/db", "postgresql://h/db?nosuchoption=1",
+                                 "host=h dbname"])  # fmt: skip
+def test_bad_dsn_is_a_config_error_that_names_the_field(bad):
+    with pytest.raises(ConfigError) as err:
+        ObservabilityConfig(audit_storage_backend="postgresql", audit_dsn=bad)
+    assert err.value.field == "audit_dsn"
+
+
+def test_config_error_never_shows_the_password():
+    with pytest.raises(ConfigError) as err:
+        ObservabilityConfig(audit_storage_backend="postgresql",
+                            audit_dsn="postgresql://u:hunter2@h/db?nosuchoption=1")  # fmt: skip
+    assert "hunter2" not in str(err.value)
+
+
+def test_unreachable_database_at_start_spills_and_degrades_not_raises(tmp_path):
+    status = StatusBoard()
+    store = _store("postgresql://aga:pw-xyz@127.0.0.1:1/db", tmp_path, connect_timeout=1)
+    writer = AuditWriter(store, status, batch_size=10, retention_days=None)
+    for rec in _records(25):
+        writer.submit(rec)
+    assert writer.flush()  # held durably on disk: nothing waits in memory
+    state = status.get("audit")
+    assert state.status is Status.DEGRADED and "unreachable" in state.detail
+    assert state.extra["spill_pending"] == 25 and writer.stats()["degraded"]
+    assert "pw-xyz" not in json.dumps(status.snapshot()) + json.dumps(writer.stats())
+    assert (tmp_path / "i1.jsonl").stat().st_size > 0
+
+
+# --- chains, queries, retention -------------------------------------------------------
+def test_per_instance_chains_queries_and_retention(dsn, tmp_path):
+    a, b = _store(dsn, tmp_path, "a"), _store(dsn, tmp_path, "b")
+    for i in range(0, 40, 10):  # interleaved batches of two instances
+        a.append(_records(10, 1_000 + i))
+        b.append(_records(10, 1_000 + i, op="unregister"))
+    assert a.count() == 80 and a.count("a") == 40 and a.last_seq == 40
+    report = a.verify()
+    assert report.ok and report.checked == 80, report.as_dict()
+    assert a.verify("b").checked == 40
+    got = a.query(fact_id="k7")
+    assert {(e["instance"], e["details"]["n"]) for e in got} == {("a", 7), ("b", 7)}
+    assert [e["seq"] for e in a.query(instance="b", limit=3)] == [40, 39, 38]
+    assert {e["operation"] for e in a.query(operation="unregister", limit=500)} == {"unregister"}
+    assert len(a.query(since=1_030, until=1_034.5)) == 10
+    plan = _sql(dsn, "EXPLAIN SELECT * FROM aga_audit_log WHERE fact_id = 'k7' ORDER BY ts")
+    assert "aga_audit_fact_ts" in str(plan) or "Seq Scan" in str(plan)  # tiny tables may scan
+
+    assert a.prune(1_020) == 40  # 20 oldest of each chain
+    report = b.verify()
+    assert report.ok and report.checked == 40, report.as_dict()
+    a.append(_records(5, 2_000))  # the chain continues after pruning
+    assert a.verify("a").ok and a.query(instance="a", limit=1)[0]["seq"] == 45
+    versions = _sql(dsn, "SELECT version FROM aga_audit_schema")
+    assert versions == [(1,)]
+
+
+def test_tampering_is_detected_per_instance(dsn, tmp_path):
+    store = _store(dsn, tmp_path, "a")
+    store.append(_records(20))
+    _store(dsn, tmp_path, "b").append(_records(20))
+    assert store.verify().ok
+    _sql(dsn, "UPDATE aga_audit_log SET details = '{\"id\":\"forged\"}' "
+              "WHERE instance = 'b' AND seq = 7")  # fmt: skip
+    report = store.verify()
+    assert not report.ok and report.problem == "edited" and report.seq == 7
+    assert "instance b" in report.detail and store.verify("a").ok
+    _sql(dsn, "DELETE FROM aga_audit_log WHERE instance = 'a' AND seq = 20")
+    report = store.verify("a")
+    assert not report.ok and report.problem == "deleted" and report.seq == 20
+
+
+# --- outage: spill and replay ---------------------------------------------------------
+def test_server_stopped_and_restarted_mid_stream_loses_nothing(server, dsn, tmp_path, caplog):
+    caplog.set_level(logging.WARNING)
+    status = StatusBoard()
+    store = _store(dsn, tmp_path, retry_interval=0.05, connect_timeout=2)
+    writer = AuditWriter(store, status, batch_size=20, flush_interval=0.02, retention_days=None)
+    writer.start()
+    total, sent = 1500, 0
+
+    def produce(upto: int) -> None:
+        nonlocal sent
+        while sent < upto:
+            writer.submit(make_record(float(sent), "register", True, None, {"id": f"k{sent}"}))
+            sent += 1
+            if sent % 50 == 0:
+                time.sleep(0.002)
+
+    produce(500)
+    _wait(lambda: writer.stats()["written"] >= 200)
+    server.stop()
+    try:
+        produce(1000)  # records keep coming while the database is down
+        _wait(lambda: status.get("audit").status is Status.DEGRADED)
+        _wait(lambda: writer.stats()["backlog"] == 0 and store.held() > 0)
+        snapshot = json.dumps(status.snapshot())
+        assert "unreachable" in snapshot and PASSWORD not in snapshot
+    finally:
+        server.start()
+    produce(total)
+    assert writer.shutdown(10)
+    assert store.held() == 0 and status.get("audit").status is Status.HEALTHY
+    rows = _sql(dsn, "SELECT seq, ts FROM aga_audit_log ORDER BY seq")
+    assert len(rows) == total
+    assert [ts for _, ts in rows] == [float(i) for i in range(total)]  # replayed in order
+    assert store.verify().ok
+    assert writer.stats()["spill_replayed"] > 0 and writer.stats()["spill_overflowed"] == 0
+    assert "unreachable" in caplog.text and "reachable again" in caplog.text
+    assert PASSWORD not in caplog.text
+
+
+def test_spill_overflow_is_counted_and_logged(tmp_path, caplog):
+    store = _store("postgresql://aga@127.0.0.1:1/db", tmp_path, spill_max_bytes=4096)
+    store.append(_records(200))
+    stats = store.stats()
+    assert 0 < stats["spill_pending"] < 200
+    assert stats["spill_pending"] + stats["spill_overflowed"] == 200
+    assert "spill" in caplog.text and "full" in caplog.text
+
+
+def test_replay_interrupted_after_commit_never_duplicates(server, dsn, tmp_path, monkeypatch):
+    down = _store("postgresql://aga@127.0.0.1:1/db", tmp_path)
+    down.append(_records(30))  # spilled to tmp_path/i1.jsonl
+    from aga_otel.audit import spill as spill_module
+
+    def crash(self, count, end):  # the process dies between the commit and the ack
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(spill_module.Spill, "consume", crash)
+    with pytest.raises(KeyboardInterrupt):
+        _store(dsn, tmp_path).append([])
+    monkeypatch.undo()
+    again = _store(dsn, tmp_path)  # a new process finds the spill file again
+    again.append(_records(5, 5_000))
+    assert again.count() == 35 and again.verify().ok and again.held() == 0
+
+
+# --- many processes, the full stack ----------------------------------------------------
+WORKER = textwrap.dedent("""
+    import sys, time
+    from aga_otel import ObservabilityConfig
+    from aga_otel.contract import EventBus
+    from aga_otel.stack import ObservabilityStack
+
+    dsn, spill, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    cfg = ObservabilityConfig(audit_storage_backend="postgresql", audit_dsn=dsn,
+                              audit_spill_dir=spill, prometheus_enabled=False,
+                              health_enabled=False, log_enabled=False)
+    bus = EventBus()
+    stack = ObservabilityStack(bus, cfg, env={}).start()
+    for i in range(n):
+        bus.emit("audit", {"operation": "register", "details": {"id": f"k{i}"},
+                           "success": True, "error": None, "timestamp": time.time()})
+    stack.shutdown()
+    print(stack.instance_id)
+""")
+
+
+def test_four_processes_write_concurrently_with_exact_counts(dsn, tmp_path):
+    n = 400
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, dsn, str(tmp_path), str(n)],
+                              env=env, stdout=subprocess.PIPE, text=True)
+             for _ in range(4)]  # fmt: skip
+    ids = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0]
+    store = open_store("postgresql", dsn, read_only=True)
+    counts = dict(_sql(dsn, "SELECT instance, COUNT(*) FROM aga_audit_log GROUP BY instance"))
+    assert counts == {i: n for i in ids}
+    report = store.verify()
+    assert report.ok and report.checked == 4 * n, report.as_dict()
+    assert "4 instance chain(s)" in report.notes[0]
+    for i in ids:
+        assert store.verify(i).checked == n
+    assert not list(tmp_path.glob("*.jsonl"))  # nothing was left in a spill
+
+
+# --- the CLI --------------------------------------------------------------------------
+def test_cli_query_export_verify_prune_on_a_postgresql_url(dsn, tmp_path, capsys):
+    _store(dsn, tmp_path, "a").append(_records(10))
+    _store(dsn, tmp_path, "b").append(_records(10))
+    assert audit_cli(["query", dsn, "--limit", "3"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 3 and rows[0]["timestamp"] == 1_009
+    out = tmp_path / "all.jsonl"
+    assert audit_cli(["export", dsn, "--format", "jsonl", "-o", str(out)]) == 0
+    assert len(out.read_text().splitlines()) == 20
+    assert audit_cli(["verify", dsn]) == 0
+    assert "OK: 20 entries verified" in capsys.readouterr().out
+    assert audit_cli(["prune", dsn, "--before", "1005"]) == 0
+    assert json.loads(capsys.readouterr().out)["pruned"] == 10
+    assert audit_cli(["verify", dsn, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["checked"] == 10
+    _sql(dsn, "UPDATE aga_audit_log SET operation = 'forged' WHERE seq = 8")
+    assert audit_cli(["verify", dsn]) == 1
+    assert "BROKEN" in capsys.readouterr().out
+    assert audit_cli(["verify", dsn.replace(PASSWORD, "wrong")]) == 2
+    assert "wrong" not in capsys.readouterr().err
+
+
+def _wait(cond, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not reached in time")
+        time.sleep(0.02)
