@@ -14,8 +14,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import require
+from conftest import local_config, require
 from pg_server import PASSWORD, PostgresServer
+from test_health_stack import get, health_of
 
 from aga_otel import ObservabilityConfig
 from aga_otel._validate import ConfigError
@@ -135,6 +136,9 @@ def test_tampering_is_detected_per_instance(dsn, tmp_path):
     _sql(dsn, "DELETE FROM aga_audit_log WHERE instance = 'a' AND seq = 20")
     report = store.verify("a")
     assert not report.ok and report.problem == "deleted" and report.seq == 20
+    _sql(dsn, "DELETE FROM aga_audit_log WHERE instance = 'b'")  # a whole chain removed
+    report = store.verify("b")
+    assert not report.ok and report.problem == "deleted" and report.seq == 1
 
 
 # --- outage: spill and replay ---------------------------------------------------------
@@ -242,6 +246,48 @@ def test_four_processes_write_concurrently_with_exact_counts(dsn, tmp_path):
     for i in ids:
         assert store.verify(i).checked == n
     assert not list(tmp_path.glob("*.jsonl"))  # nothing was left in a spill
+
+
+def test_full_stack_writes_degrades_and_recovers_without_showing_the_password(
+    server, dsn, tmp_path, make_stack, plugin
+):
+    cfg = local_config(audit_storage_backend="postgresql", audit_dsn=dsn, health_enabled=True,
+                       log_enabled=True, alert_enabled=True, audit_spill_dir=str(tmp_path))  # fmt: skip
+    stack = make_stack(plugin.event_bus, cfg)
+    health = health_of(stack)
+
+    def emit(n: int) -> None:
+        for i in range(n):
+            plugin.event_bus.emit("audit", {"operation": "register", "details": {"id": f"k{i}"},
+                                            "success": True, "error": None,
+                                            "timestamp": time.time()})  # fmt: skip
+
+    def flush() -> bool:  # events through the bridge, then the audit writer's backlog
+        return stack.force_flush() and stack.log_exporter.flush()
+
+    def shown() -> str:
+        flush()
+        return json.dumps(get(health.port, "/health?verbose")[1]) + json.dumps(
+            stack.get_stats(), default=str
+        )
+
+    emit(30)
+    text = shown()
+    assert PASSWORD not in text and "postgresql://aga@127.0.0.1" in text
+    assert stack.audit_storage.count(stack.instance_id) == 30
+    server.stop()
+    try:
+        emit(30)
+        text = shown()
+        assert PASSWORD not in text and "unreachable" in text
+        assert stack.status.get("audit").status is Status.DEGRADED
+    finally:
+        server.start()
+    emit(30)
+    _wait(lambda: flush() and stack.audit_storage.held() == 0)
+    assert stack.audit_storage.count(stack.instance_id) == 90
+    assert stack.audit_storage.verify(stack.instance_id).ok
+    assert stack.status.get("audit").status is Status.HEALTHY
 
 
 # --- the CLI --------------------------------------------------------------------------

@@ -16,55 +16,24 @@ stores a record twice. Credentials are never shown: logs, health and stats see
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
-import json
 import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from aga_otel.audit import pgrows as rows
 from aga_otel.audit.base import AuditStore
 from aga_otel.audit.chain import (
     GENESIS_HASH,
-    Anchor,
     AuditRecord,
     VerifyReport,
     chain,
-    verify_entries,
 )
 from aga_otel.audit.pgschema import HEAD, LOG, migrate, redact_dsn, schema_version, scrub
 from aga_otel.audit.spill import Spill
 
 logger = logging.getLogger(__name__)
-
-_COLUMNS = "instance, seq, ts, operation, success, error, details, source, prev_hash, hash"
-_SELECT = f"SELECT {_COLUMNS} FROM {LOG}"
-
-
-def _entry(row: tuple, parse_details: bool = True) -> dict:
-    instance, seq, ts, op, ok, err, details, source, prev, h = row
-    return {"instance": instance, "seq": seq, "timestamp": ts, "operation": op,
-            "success": ok, "error": err,
-            "details": json.loads(details) if parse_details else details,
-            "source": source, "prev_hash": prev, "hash": h}  # fmt: skip
-
-
-def _storable(rec: AuditRecord) -> AuditRecord:
-    """What the columns give back, before hashing, so the chain covers exactly what is
-    stored: a float timestamp, and no NUL in text (details are ASCII JSON already)."""
-    fix: dict = {k: getattr(rec, k).replace("\x00", "\\x00") for k in ("operation", "error", "source")
-                 if isinstance(getattr(rec, k), str) and "\x00" in getattr(rec, k)}  # fmt: skip
-    if type(rec.timestamp) is not float:
-        fix["timestamp"] = float(rec.timestamp)
-    return dataclasses.replace(rec, **fix) if fix else rec
-
-
-def _fact_id(details: dict) -> str | None:
-    value = details.get("id") if isinstance(details, dict) else None
-    ok = isinstance(value, (str, int)) and not isinstance(value, bool)
-    return str(value)[:256].replace("\x00", "") if ok else None
 
 
 class PostgresAuditStore(AuditStore):
@@ -125,7 +94,7 @@ class PostgresAuditStore(AuditStore):
     def append(self, records: Sequence[AuditRecord]) -> list[dict]:
         """Write ``records`` (after replaying the spill), or spill them; never loses them
         silently. An empty ``records`` only retries the spill."""
-        records = [_storable(r) for r in records]
+        records = [rows.storable(r) for r in records]
         with self._lock:
             if not records and not self.spill.pending:
                 return []
@@ -167,11 +136,11 @@ class PostgresAuditStore(AuditStore):
                     records = records[max(0, spill_line + 1 - mark[1]) :]
                 spill_id, spill_line = mark[0], mark[1] + len(records) - 1
             entries = chain(records, seq, last)
-            with conn.cursor().copy(f"COPY {LOG} ({_COLUMNS}, fact_id) FROM STDIN") as copy:
+            with conn.cursor().copy(f"COPY {LOG} ({rows.COLUMNS}, fact_id) FROM STDIN") as copy:
                 for e, r in zip(entries, records):
                     copy.write_row((self.instance, e["seq"], e["timestamp"], e["operation"],
                                     e["success"], e["error"], r.details_json, e["source"],
-                                    e["prev_hash"], e["hash"], _fact_id(r.details)))  # fmt: skip
+                                    e["prev_hash"], e["hash"], rows.fact_id(r.details)))  # fmt: skip
             tip = entries[-1] if entries else {"seq": seq, "hash": last}
             conn.execute(
                 f"UPDATE {HEAD} SET seq = %s, hash = %s, spill_id = %s, spill_line = %s,"
@@ -253,23 +222,18 @@ class PostgresAuditStore(AuditStore):
     def query(self, operation=None, since=None, until=None, success=None, limit=100,
               instance=None, fact_id=None) -> list[dict]:  # fmt: skip
         """Newest first; also filters by ``instance`` and ``fact_id`` (details ``id``)."""
-        where, args = [], []
-        for clause, value in (("operation = %s", operation), ("ts >= %s", since),
-                              ("ts <= %s", until), ("success = %s", success),
-                              ("instance = %s", instance), ("fact_id = %s", fact_id)):  # fmt: skip
-            if value is not None:
-                where.append(clause)
-                args.append(value)
-        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        filters = {"operation": operation, "since": since, "until": until, "success": success,
+                   "instance": instance, "fact_id": fact_id}  # fmt: skip
+        sql, args = rows.select(filters, "ts DESC, instance, seq DESC", limit)
         with self._lock:
             self._open()
-            rows = self._conn.execute(
-                sql + " ORDER BY ts DESC, instance, seq DESC LIMIT %s", (*args, int(limit))
-            ).fetchall()
-        return [_entry(r) for r in rows]
+            found = self._conn.execute(sql, args).fetchall()
+        return [rows.entry(r) for r in found]
 
-    def _stream(self, sql: str, args: tuple = ()) -> Iterator[tuple]:
-        """Rows of ``sql`` through a server-side cursor (exports never hold it all)."""
+    def _rows(self, instance: str | None) -> Iterator[tuple]:
+        """Rows by instance then sequence, through a server-side cursor (an export never
+        holds the table in memory)."""
+        sql, args = rows.select({"instance": instance}, "instance, seq")
         with self._lock:
             self._open()
             with self._conn.transaction(), self._conn.cursor(name="aga_audit_read") as cur:
@@ -279,7 +243,7 @@ class PostgresAuditStore(AuditStore):
 
     def iter_entries(self, instance: str | None = None) -> Iterator[dict]:
         """Every entry, by instance then sequence (each chain oldest first)."""
-        return (_entry(r) for r in self._rows(instance))
+        return (rows.entry(r) for r in self._rows(instance))
 
     def verify(self, instance: str | None = None) -> VerifyReport:
         """Check one instance's chain, or (default) every chain in the table."""
@@ -287,68 +251,14 @@ class PostgresAuditStore(AuditStore):
             self._open()
             sql = f"SELECT instance, seq, anchor_seq, anchor_hash FROM {HEAD}"
             heads = {r[0]: r[1:] for r in self._conn.execute(sql).fetchall()}
-            total = VerifyReport(ok=True)
-            seen = set()
-            for name, group in itertools.groupby(self._rows(instance), key=lambda r: r[0]):
-                seen.add(name)
-                report = self._verify_one(name, group, heads.get(name))
-                total.checked += report.checked
-                if not report.ok:
-                    report.checked = total.checked
-                    return report
-            # A chain whose every row vanished still has a head that expects them.
-            for name in sorted(set(heads if instance is None else [instance]) - seen):
-                if name in heads:
-                    report = self._verify_one(name, iter(()), heads[name])
-                    if not report.ok:
-                        report.checked = total.checked
-                        return report
-            total.notes.append(f"{len(seen)} instance chain(s) verified")
-            return total
-
-    def _rows(self, instance: str | None) -> Iterator[tuple]:
-        sql, args = _SELECT, ()
-        if instance is not None:
-            sql, args = sql + " WHERE instance = %s", (instance,)
-        return self._stream(sql + " ORDER BY instance, seq", args)
-
-    @staticmethod
-    def _verify_one(name: str, rows, head) -> VerifyReport:
-        if head is None:
-            return VerifyReport(False, problem="corrupt", detail=f"instance {name}: no head row")
-        head_seq, anchor_seq, anchor_hash = head
-        anchor = Anchor(anchor_seq, anchor_hash) if anchor_seq else None
-        report = verify_entries((_entry(r, False) for r in rows), anchor, head_seq)
-        if not report.ok:
-            report.detail = f"instance {name}: {report.detail}"
-        return report
+            return rows.verify_chains(self._rows(instance), heads, instance)
 
     def prune(self, before: float) -> int:
         """Per instance, drop the oldest entries before ``before``; anchors keep every
-        chain verifiable. Instances are pruned one transaction each."""
+        chain verifiable."""
         with self._lock:
             self._open()
-            conn, total = self._conn, 0
-            names = [r[0] for r in conn.execute(
-                f"SELECT DISTINCT instance FROM {LOG} WHERE ts < %s", (before,))]  # fmt: skip
-            for name in names:
-                with conn.transaction():
-                    head = conn.execute(f"SELECT seq FROM {HEAD} WHERE instance = %s FOR UPDATE",
-                                        (name,)).fetchone()  # fmt: skip
-                    stop = conn.execute(
-                        f"SELECT MIN(seq) FROM {LOG} WHERE instance = %s AND ts >= %s",
-                        (name, before)).fetchone()[0]  # fmt: skip
-                    stop = stop if stop is not None else (head[0] if head else 0) + 1
-                    last = conn.execute(
-                        f"SELECT seq, hash FROM {LOG} WHERE instance = %s AND seq < %s"
-                        " ORDER BY seq DESC LIMIT 1", (name, stop)).fetchone()  # fmt: skip
-                    if last is None:
-                        continue
-                    conn.execute(f"UPDATE {HEAD} SET anchor_seq = %s, anchor_hash = %s"
-                                 " WHERE instance = %s", (*last, name))  # fmt: skip
-                    total += conn.execute(f"DELETE FROM {LOG} WHERE instance = %s AND seq <= %s",
-                                          (name, last[0])).rowcount  # fmt: skip
-            return total
+            return rows.prune_chains(self._conn, before)
 
     def count(self, instance: str | None = None) -> int:
         with self._lock:
