@@ -1,6 +1,7 @@
 """``aga-otel audit query|export|verify|prune PATH``: read and check an audit store file.
 
-The backend is detected from the file (SQLite header, else JSON lines). ``query``,
+PATH may be a ``postgresql://`` URL; a file's backend is detected (SQLite header, else JSON
+lines). ``query``,
 ``export`` and ``verify`` open the store read-only; ``verify`` exits 1 when the chain is
 broken (a torn last line from a crash is reported but is not a failure).
 """
@@ -84,7 +85,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _path(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", metavar="PATH", help="the store's file (SQLite or JSON lines)")
+    p.add_argument("path", metavar="PATH", help="a SQLite/JSONL file or postgresql:// URL")
 
 
 def _format(p: argparse.ArgumentParser, choices=("json", "csv"), default="json") -> None:
