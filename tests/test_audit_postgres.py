@@ -319,3 +319,22 @@ def _wait(cond, timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             pytest.fail("condition not reached in time")
         time.sleep(0.02)
+
+
+def test_bundled_compose_stack_writes_its_audit_trail_to_its_postgres_service():
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "collector" / "docker-compose.yml").read_text())["services"]
+    demo, db = compose["aga-demo"], compose["postgres"]
+    path = demo["command"][demo["command"].index("--config") + 1]
+    host_file = next(v.split(":")[0] for v in demo["volumes"] if v.split(":")[1] == path)
+    cfg = ObservabilityConfig.from_dict(
+        yaml.safe_load((ROOT / "collector" / host_file).read_text())
+    )
+    assert cfg.audit_storage_backend == "postgresql"
+    info = psycopg.conninfo.conninfo_to_dict(cfg.audit_dsn)
+    assert info["host"] == "postgres" and "password" not in info
+    assert (info["user"], info["dbname"]) == (db["environment"]["POSTGRES_USER"],
+                                              db["environment"]["POSTGRES_DB"])  # fmt: skip
+    assert demo["environment"]["PGPASSWORD"] == db["environment"]["POSTGRES_PASSWORD"]
+    assert "postgres" in demo["depends_on"]
