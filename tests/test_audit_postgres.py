@@ -281,6 +281,7 @@ def test_full_stack_writes_degrades_and_recovers_without_showing_the_password(
         text = shown()
         assert PASSWORD not in text and "unreachable" in text
         assert stack.status.get("audit").status is Status.DEGRADED
+        assert get(health.port, "/readyz")[0] == 200  # a database outage keeps pods serving
     finally:
         server.start()
     emit(30)
