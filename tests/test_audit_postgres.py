@@ -207,6 +207,32 @@ def test_replay_interrupted_after_commit_never_duplicates(server, dsn, tmp_path,
     assert again.count() == 35 and again.verify().ok and again.held() == 0
 
 
+ORPHAN = textwrap.dedent("""
+    import sys
+    from aga_otel.audit import open_store
+    from aga_otel.audit.chain import make_record
+
+    store = open_store("postgresql", "postgresql://aga@127.0.0.1:1/db", instance="gone",
+                       spill_path=sys.argv[1])
+    store.append([make_record(1000.0 + i, "register", True, None, {"id": i}) for i in range(20)])
+    # exits with its records in the spill: the database never came back for it
+""")
+
+
+def test_spill_of_an_exited_process_is_replayed_into_its_own_chain(dsn, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", ORPHAN, str(tmp_path / "gone.jsonl")], env=env,
+                   check=True, timeout=60)  # fmt: skip
+    alive = _store("postgresql://aga@127.0.0.1:1/db", tmp_path, "alive")
+    alive.append(_records(5))  # a live process's spill: locked, never taken over
+    new = _store(dsn, tmp_path, "new")
+    new.append(_records(3))
+    counts = dict(_sql(dsn, "SELECT instance, COUNT(*) FROM aga_audit_log GROUP BY instance"))
+    assert counts == {"gone": 20, "new": 3}
+    assert new.verify().ok and new.verify("gone").checked == 20
+    assert not (tmp_path / "gone.jsonl").exists() and alive.held() == 5
+
+
 # --- many processes, the full stack ----------------------------------------------------
 WORKER = textwrap.dedent("""
     import sys, time
@@ -262,8 +288,10 @@ def test_full_stack_writes_degrades_and_recovers_without_showing_the_password(
                                             "success": True, "error": None,
                                             "timestamp": time.time()})  # fmt: skip
 
-    def flush() -> bool:  # events through the bridge, then the audit writer's backlog
-        return stack.force_flush() and stack.log_exporter.flush()
+    def flush() -> bool:
+        # events through the bridge, the audit writer's backlog, then a fresh health report
+        done = stack.force_flush() and stack.log_exporter.flush()
+        return stack.force_flush() and done
 
     def shown() -> str:
         flush()
@@ -282,6 +310,9 @@ def test_full_stack_writes_degrades_and_recovers_without_showing_the_password(
         assert PASSWORD not in text and "unreachable" in text
         assert stack.status.get("audit").status is Status.DEGRADED
         assert get(health.port, "/readyz")[0] == 200  # a database outage keeps pods serving
+        audit = get(health.port, "/health?verbose")[1]["checks"]["audit"]
+        assert audit["status"] == "degraded" and audit["data"]["spill_pending"] == 30
+        assert audit["data"]["database"].startswith(f"postgresql://127.0.0.1:{server.port}/")
     finally:
         server.start()
     emit(30)

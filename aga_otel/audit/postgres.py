@@ -16,6 +16,7 @@ stores a record twice. Credentials are never shown: logs, health and stats see
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -31,7 +32,7 @@ from aga_otel.audit.chain import (
     chain,
 )
 from aga_otel.audit.pgschema import HEAD, LOG, migrate, redact_dsn, schema_version, scrub
-from aga_otel.audit.spill import Spill
+from aga_otel.audit.spill import Spill, orphans
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class PostgresAuditStore(AuditStore):
     def __init__(self, dsn: str, instance: str = "default",
                  spill_path: str | os.PathLike | None = None, spill_max_bytes: int = 64 << 20,
                  retry_interval: float = 2.0, connect_timeout: float = 5.0,
-                 read_only: bool = False) -> None:  # fmt: skip
+                 read_only: bool = False, adopt_orphans: bool = True) -> None:  # fmt: skip
         super().__init__()
         self.dsn, self.instance, self.read_only = dsn, instance, read_only
         self.where = redact_dsn(dsn)
@@ -61,6 +62,7 @@ class PostgresAuditStore(AuditStore):
         self._retry_at = 0.0
         self._outage: str | None = None  # why the last attempt failed; None when fine
         self._overflow_logged = False
+        self._adopt = self._adopt_due = adopt_orphans and not read_only
 
     # --- connection ---------------------------------------------------------------------
     def _open(self) -> None:
@@ -83,12 +85,10 @@ class PostgresAuditStore(AuditStore):
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                conn, self._conn = self._conn, None
-                try:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                with contextlib.suppress(Exception):  # a broken connection may not close
                     conn.close()
-                except Exception:
-                    pass
 
     # --- writing ------------------------------------------------------------------------
     def append(self, records: Sequence[AuditRecord]) -> list[dict]:
@@ -186,18 +186,31 @@ class PostgresAuditStore(AuditStore):
             logger.error("audit database %s unreachable (%s); spilling records to %s",
                          self.where, reason, self.spill.path)  # fmt: skip
         self._outage = reason
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            try:
-                conn.close()
-            except Exception:
-                pass
+        self.close()  # reconnect next time
 
     def _recovered(self) -> None:
         if self._outage is not None:
             logger.warning("audit database %s reachable again; %d spilled records replayed",
                            self.where, self.replayed)  # fmt: skip
+            self._adopt_due = self._adopt  # processes may have exited meanwhile
         self._outage, self._overflow_logged = None, False
+        if self._adopt_due:
+            self._adopt_due = False
+            self._adopt_orphans()
+
+    def _adopt_orphans(self) -> None:
+        """Replay spills left by exited processes (generated instance ids never come
+        back), each into its own instance's chain."""
+        for path in orphans(self.spill.path.parent, self.spill.path):
+            other = PostgresAuditStore(self.dsn, path.stem, path, adopt_orphans=False,
+                                       connect_timeout=self.connect_timeout)  # fmt: skip
+            try:
+                other.append([])
+            finally:
+                other.close()
+            if other.replayed:
+                logger.warning("audit spill of exited instance %s: %d records replayed",
+                               path.stem, other.replayed)  # fmt: skip
 
     # --- health -------------------------------------------------------------------------
     def held(self) -> int:

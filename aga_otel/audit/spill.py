@@ -10,6 +10,10 @@ acknowledgement never stores a record twice.
 A file left by a crash is picked up on the next open (a torn last line is cut off and
 logged). The size is bounded by ``max_bytes``; what does not fit is counted in
 ``overflowed`` and refused.
+
+A writing spill holds an exclusive ``flock`` on ``<file>.lock`` for the rest of its
+process's life (the kernel releases it when the process dies, however it dies), so another
+process can tell a live spill from the orphan of an exited one (:func:`orphans`).
 """
 
 from __future__ import annotations
@@ -18,8 +22,13 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no locks, so no adoption of orphaned spills either
+    fcntl = None  # type: ignore[assignment]
 
 from aga_otel.audit.chain import AuditRecord
 
@@ -36,6 +45,40 @@ def _record(line: bytes) -> AuditRecord:
     return AuditRecord(ts, op, ok, err, json.loads(details_json), details_json, source)
 
 
+def _try_lock(path: Path) -> int | None:
+    """A file descriptor holding an exclusive lock on ``path``; None when it is taken."""
+    if fcntl is None:
+        return None
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def orphans(directory: Path, own: Path) -> Iterator[Path]:
+    """Spill files in ``directory`` whose writing process is gone, each locked while the
+    caller handles it (the lock file is removed once the spill file is)."""
+    if fcntl is None or not directory.is_dir():
+        return
+    for path in sorted(directory.glob("*.jsonl")):
+        if path == own:
+            continue
+        lock = path.with_suffix(".lock")
+        fd = _try_lock(lock)
+        if fd is None:
+            continue  # its process is alive and owns it
+        try:
+            if path.exists():
+                yield path
+            if not path.exists():
+                lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+
 class Spill:
     """Records appended and replayed in order; not thread-safe (the store's lock guards it)."""
 
@@ -49,6 +92,7 @@ class Spill:
         self._read_pos = 0  # byte offset of the first record not yet consumed
         self._read_line = 0  # its line number (0 = first record line)
         self._loaded = False
+        self._lock_fd: int | None = None
 
     # --- state ------------------------------------------------------------------------
     @property
@@ -104,6 +148,8 @@ class Spill:
         self.overflowed += len(records) - kept
         if kept or header:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self._lock_fd is None:  # mine until this process exits
+                self._lock_fd = _try_lock(self.path.with_suffix(".lock"))
             with open(self.path, "ab") as f:
                 f.write(b"".join(out))
                 f.flush()
