@@ -329,6 +329,12 @@ def test_cli_query_export_verify_prune_on_a_postgresql_url(dsn, tmp_path, capsys
     assert audit_cli(["query", dsn, "--limit", "3"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 3 and rows[0]["timestamp"] == 1_009
+    assert audit_cli(["query", dsn, "--fact-id", "k4", "--instance", "b"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["instance"], r["details"]["id"]) for r in rows] == [("b", "k4")]
+    sqlite = tmp_path / "local.db"
+    open_store("sqlite", sqlite).append(_records(2))
+    assert audit_cli(["query", str(sqlite), "--fact-id", "k1"]) == 2  # a fleet-only filter
     out = tmp_path / "all.jsonl"
     assert audit_cli(["export", dsn, "--format", "jsonl", "-o", str(out)]) == 0
     assert len(out.read_text().splitlines()) == 20

@@ -61,6 +61,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     q.add_argument("--until", type=_time, help="epoch seconds or ISO-8601")
     q.add_argument("--success", type=_bool, help="true or false")
     q.add_argument("--limit", type=int, default=100)
+    q.add_argument("--instance", help="service.instance.id (postgresql:// PATH only)")
+    q.add_argument("--fact-id", dest="fact_id", help="details id (postgresql:// PATH only)")
     _format(q)
     q.set_defaults(func=cmd_query)
 
@@ -131,7 +133,10 @@ def _guarded(fn):
 def cmd_query(args) -> int:
     """Print matching entries, newest first."""
     store = _open(args)
-    rows = store.query(args.operation, args.since, args.until, args.success, args.limit)
+    fleet = {k: v for k in ("instance", "fact_id") if (v := getattr(args, k, None)) is not None}
+    if fleet and store.backend != "postgresql":
+        raise ValueError("--instance and --fact-id need a postgresql:// PATH")
+    rows = store.query(args.operation, args.since, args.until, args.success, args.limit, **fleet)
     _write_entries(rows, args.format, sys.stdout)
     return EXIT_OK
 

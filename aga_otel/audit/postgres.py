@@ -217,19 +217,22 @@ class PostgresAuditStore(AuditStore):
         with self._lock:
             return self.spill.pending
 
+    # Read by other threads (health, get_stats) without the lock: the writer thread may hold
+    # it for a whole connection attempt, and a probe must never wait for that.
     def health(self) -> str | None:
-        with self._lock:
-            if self._outage is None and not self.spill.pending:
-                return None
-            return (f"{self.where} unreachable ({self._outage or 'replaying'}); "
-                    f"{self.spill.pending} records in local spill")  # fmt: skip
+        pending, _ = self.spill.known
+        outage = self._outage
+        if outage is None and not pending:
+            return None
+        return (
+            f"{self.where} unreachable ({outage or 'replaying'}); {pending} records in local spill"
+        )
 
     def stats(self) -> dict:
-        with self._lock:
-            return {"database": self.where, "instance": self.instance,
-                    "spill_pending": self.spill.pending, "spill_bytes": self.spill.size,
-                    "spill_overflowed": self.spill.overflowed,
-                    "spill_replayed": self.replayed}  # fmt: skip
+        pending, size = self.spill.known
+        return {"database": self.where, "instance": self.instance, "spill_pending": pending,
+                "spill_bytes": size, "spill_overflowed": self.spill.overflowed,
+                "spill_replayed": self.replayed}  # fmt: skip
 
     # --- reading ------------------------------------------------------------------------
     def query(self, operation=None, since=None, until=None, success=None, limit=100,

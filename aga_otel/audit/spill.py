@@ -106,6 +106,12 @@ class Spill:
         self._load()
         return self._size
 
+    @property
+    def known(self) -> tuple[int, int]:
+        """(pending records, bytes) as known so far, without touching the disk: safe to
+        read from another thread while the owner writes (the figures may be a batch old)."""
+        return self._count - self._read_line, self._size
+
     def _load(self) -> None:
         if self._loaded:
             return
