@@ -191,20 +191,46 @@ def test_spill_overflow_is_counted_and_logged(tmp_path, caplog):
 
 
 def test_replay_interrupted_after_commit_never_duplicates(server, dsn, tmp_path, monkeypatch):
-    down = _store("postgresql://aga@127.0.0.1:1/db", tmp_path)
-    down.append(_records(30))  # spilled to tmp_path/i1.jsonl
     from aga_otel.audit import spill as spill_module
 
     def crash(self, count, end):  # the process dies between the commit and the ack
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(spill_module.Spill, "consume", crash)
-    with pytest.raises(KeyboardInterrupt):
-        _store(dsn, tmp_path).append([])
-    monkeypatch.undo()
+    def replay_and_crash() -> None:
+        with monkeypatch.context() as m:
+            m.setattr(spill_module.Spill, "consume", crash)
+            with pytest.raises(KeyboardInterrupt):
+                _store(dsn, tmp_path).append([])
+
+    unreachable = "postgresql://aga@127.0.0.1:1/db"
+    _store(unreachable, tmp_path).append(_records(30))  # spilled to tmp_path/i1.jsonl
+    replay_and_crash()  # lines 0..29 stored, the spill file still holds them
+    _store(unreachable, tmp_path).append(_records(10, 2_000))  # another outage: lines 30..39
+    replay_and_crash()  # lines 30..39 stored, 0..29 skipped
+    replay_and_crash()  # everything skipped
     again = _store(dsn, tmp_path)  # a new process finds the spill file again
     again.append(_records(5, 5_000))
-    assert again.count() == 35 and again.verify().ok and again.held() == 0
+    assert again.count() == 45 and again.verify().ok and again.held() == 0
+    stamps = [e["timestamp"] for e in again.iter_entries()]
+    assert stamps == [1_000.0 + i for i in range(30)] + [2_000.0 + i for i in range(10)] + [
+        5_000.0 + i for i in range(5)
+    ]
+
+
+def test_spill_survives_a_torn_last_line_and_keeps_a_damaged_one_on_record(tmp_path, caplog):
+    from aga_otel.audit.spill import Spill
+
+    path = tmp_path / "x.jsonl"
+    Spill(path, 1 << 20).add(_records(3))
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join([*lines[:2], b"{damaged\n", *lines[2:], b'[1.0,"torn']))
+    spill = Spill(path, 1 << 20)  # a new process opens what the crashed one left
+    records, first, end = spill.peek(10)
+    assert (first, spill.pending) == (0, 4) and "torn" in caplog.text
+    assert [r.operation for r in records] == ["register", "aga_otel.spill_corrupt", "register",
+                                              "register"]  # fmt: skip
+    spill.consume(len(records), end)
+    assert spill.pending == 0 and not path.exists()
 
 
 ORPHAN = textwrap.dedent("""

@@ -132,9 +132,10 @@ class PostgresAuditStore(AuditStore):
                 (self.instance,),
             ).fetchone()
             if mark is not None:
+                last_line = mark[1] + len(records) - 1
                 if spill_id == mark[0] and spill_line is not None:  # partly stored already
                     records = records[max(0, spill_line + 1 - mark[1]) :]
-                spill_id, spill_line = mark[0], mark[1] + len(records) - 1
+                spill_id, spill_line = mark[0], last_line
             entries = chain(records, seq, last)
             with conn.cursor().copy(f"COPY {LOG} ({rows.COLUMNS}, fact_id) FROM STDIN") as copy:
                 for e, r in zip(entries, records):

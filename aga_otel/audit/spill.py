@@ -18,9 +18,11 @@ process can tell a live spill from the orphan of an exited one (:func:`orphans`)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -41,8 +43,15 @@ def _line(rec: AuditRecord) -> bytes:
 
 
 def _record(line: bytes) -> AuditRecord:
-    ts, op, ok, err, details_json, source = json.loads(line)
-    return AuditRecord(ts, op, ok, err, json.loads(details_json), details_json, source)
+    try:
+        ts, op, ok, err, details_json, source = json.loads(line)
+        return AuditRecord(ts, op, ok, err, json.loads(details_json), details_json, source)
+    except (ValueError, TypeError):
+        # A damaged line (disk corruption) still takes its place in the chain, saying so,
+        # so the loss is on the record and the lines after it replay.
+        logger.error("audit spill: unreadable line replaced by a spill_corrupt entry")
+        return AuditRecord(time.time(), "aga_otel.spill_corrupt", False,
+                           "unreadable audit spill line", {}, "{}", "aga-otel")  # fmt: skip
 
 
 def _try_lock(path: Path) -> int | None:
@@ -63,6 +72,12 @@ def orphans(directory: Path, own: Path) -> Iterator[Path]:
     caller handles it (the lock file is removed once the spill file is)."""
     if fcntl is None or not directory.is_dir():
         return
+    for lock in directory.glob("*.lock"):  # locks of exited processes whose spill drained
+        if lock != own.with_suffix(".lock") and not lock.with_suffix(".jsonl").exists():
+            fd = _try_lock(lock)
+            if fd is not None:
+                lock.unlink(missing_ok=True)
+                os.close(fd)
     for path in sorted(directory.glob("*.jsonl")):
         if path == own:
             continue
@@ -156,10 +171,17 @@ class Spill:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self._lock_fd is None:  # mine until this process exits
                 self._lock_fd = _try_lock(self.path.with_suffix(".lock"))
-            with open(self.path, "ab") as f:
-                f.write(b"".join(out))
-                f.flush()
-                os.fsync(f.fileno())
+            try:
+                with open(self.path, "ab") as f:
+                    f.write(b"".join(out))
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError:  # a full disk: cut a partial write off so every line stays whole
+                with contextlib.suppress(OSError):
+                    os.truncate(self.path, self._size)
+                if header:
+                    self.id = None
+                raise
             if header:
                 self._read_pos = len(header)
             self._size, self._count = size, self._count + kept
