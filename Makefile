@@ -36,6 +36,7 @@ dashboards: install
 rules: install
 	$(BIN)/python -m aga_otel.alerts.promrules --write
 	$(BIN)/python -m aga_otel.legacy_rules --write
+	$(BIN)/python deploy/kubernetes/generate.py --write
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -7,7 +7,7 @@ from typing import Any
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "text")
-AUDIT_BACKENDS = ("memory", "file", "sqlite")
+AUDIT_BACKENDS = ("memory", "file", "sqlite", "postgresql")
 OTLP_PROTOCOLS = ("grpc", "http/protobuf")
 COMPRESSIONS = (None, "none", "gzip", "deflate")
 TEMPORALITIES = ("cumulative", "delta", "lowmemory")
@@ -190,6 +190,7 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         "log_max_bytes",
         "audit_batch_size",
         "audit_max_detail_bytes",
+        "audit_spill_max_bytes",
     ):
         v = getattr(c, name)
         _check(isinstance(v, int) and not _is_bool(v) and v > 0, name, v, "an integer > 0")
@@ -217,6 +218,16 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         c.audit_storage_path,
         "a file path",
     )
+    _check(
+        isinstance(c.audit_spill_dir, str) and c.audit_spill_dir != "",
+        "audit_spill_dir",
+        c.audit_spill_dir,
+        "a directory path",
+    )
+    if c.audit_storage_backend == "postgresql" or c.audit_dsn is not None:
+        from aga_otel.audit.pgschema import check_dsn
+
+        check_dsn(c.audit_dsn)
     _check(
         c.alert_webhook_format in WEBHOOK_FORMATS,
         "alert_webhook_format",

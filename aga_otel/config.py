@@ -113,6 +113,9 @@ class ObservabilityConfig:
     # --- audit --------------------------------------------------------------------------
     audit_storage_backend: str = "memory"
     audit_storage_path: str = "aga_audit.db"
+    audit_dsn: str | None = None  # postgresql backend: libpq URL/DSN (password via PG* env)
+    audit_spill_dir: str = "aga_audit_spill"  # postgresql backend: outage spill, per instance
+    audit_spill_max_bytes: int = 64 * 1024 * 1024
     audit_retention_days: float = 90
     audit_flush_interval: float = 10.0
     audit_batch_size: int = 100

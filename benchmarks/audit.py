@@ -1,13 +1,17 @@
 """Audit trail figures: rows/s per backend, indexed query time on 1M rows, emit cost.
 
-Run: ``.venv/bin/python benchmarks/audit.py [--rows 1000000]``. Prints figures; asserts
+Run: ``.venv/bin/python benchmarks/audit.py [--rows 1000000] [--pg-dsn URL]``. PostgreSQL
+rows/s (1 and 4 writer processes) use ``--pg-dsn``, else a throw-away local server started
+like the tests do (Debian's initdb/pg_ctl), else are skipped. Prints figures; asserts
 nothing (targets: query of 100 rows from 1M ≤ 50 ms; emitting-thread cost ≤ 1 µs/event).
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -41,6 +45,56 @@ def rows_per_second(backend: str, path: Path, n: int = 50_000, batch: int = 100)
     elapsed = time.perf_counter() - t0
     store.close()
     return n / elapsed
+
+
+def _pg_writer(dsn: str, instance: str, n: int, go, out) -> None:
+    recs = records(n, time.time())
+    store = open_store("postgresql", dsn, instance=instance)
+    store.append(recs[:1])  # connect and create the schema before the clock starts
+    go.wait()
+    t0 = time.perf_counter()
+    for i in range(1, n, 100):
+        store.append(recs[i : i + 100])
+    out.put(time.perf_counter() - t0)
+    store.close()
+
+
+def postgres_rows_per_second(dsn: str, writers: int, n: int = 20_000) -> float:
+    """Rows/s of ``writers`` processes appending together (each its own chain)."""
+    ctx = multiprocessing.get_context("fork")
+    go, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_pg_writer, args=(dsn, f"bench-{writers}-{w}", n, go, out))
+             for w in range(writers)]  # fmt: skip
+    for p in procs:
+        p.start()
+    time.sleep(1.0)  # every writer connected and waiting
+    go.set()
+    elapsed = max(out.get(timeout=600) for _ in procs)
+    for p in procs:
+        p.join()
+    return writers * (n - 1) / elapsed
+
+
+def postgres_figures(dsn: str | None) -> None:
+    server = None
+    if dsn is None:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from pg_server import PostgresServer
+
+        server = PostgresServer()
+        if not server.available:
+            print("audit postgresql: skipped (no --pg-dsn, no initdb/pg_ctl)")
+            return
+        server.start()
+        dsn = server.dsn()
+    try:
+        for writers in (1, 4):
+            rate = postgres_rows_per_second(dsn, writers)
+            print(f"audit postgresql append, {writers} writer process(es): {rate:>10,.0f} rows/s"
+                  " (batches of 100, hash chain included)")  # fmt: skip
+    finally:
+        if server is not None:
+            server.destroy()
 
 
 def big_sqlite(path: Path, rows: int) -> float:
@@ -105,7 +159,9 @@ def emitting_thread_cost(tmp: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--pg-dsn", help="PostgreSQL for the postgresql figures")
     args = parser.parse_args()
+    postgres_figures(args.pg_dsn)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         for backend, name in (("sqlite", "rate.db"), ("file", "rate.jsonl")):

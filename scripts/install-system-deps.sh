@@ -5,11 +5,15 @@ set -euo pipefail
 NEEDED=(
   "prometheus prometheus"
   "promtool prometheus"
+  "initdb postgresql"
+  "pg_ctl postgresql"
 )
+# Debian keeps PostgreSQL's server programs off PATH, in /usr/lib/postgresql/<version>/bin.
+have() { command -v "$1" >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/$1" >/dev/null; }
 missing=()
 for entry in "${NEEDED[@]}"; do
   read -r cmd pkg <<<"$entry"
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  have "$cmd" || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
   if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=; fi

@@ -9,7 +9,8 @@ Usage::
     report = store.verify()            # report.ok, report.problem, report.seq
 
 Backends share one surface (:class:`AuditStore`): ``memory``, ``file`` (JSON lines with
-rotation) and ``sqlite`` (WAL, indexed). Each entry is chained to the previous one by
+rotation), ``sqlite`` (WAL, indexed) and ``postgresql`` (one database for a fleet, a chain
+per ``service.instance.id``, a local spill through outages; needs ``aga-otel[postgresql]``). Each entry is chained to the previous one by
 SHA-256 (:mod:`aga_otel.audit.chain`). The log pipeline feeds the store through an
 :class:`AuditWriter` (batched, bounded backlog, retention pruning). Retrievals that
 injected facts are stored as ``inject`` rows (:mod:`aga_otel.audit.injections`);
@@ -44,22 +45,37 @@ __all__ = [
 
 
 def open_store(
-    backend: str, path: str | os.PathLike | None = None, read_only: bool = False
+    backend: str, path: str | os.PathLike | None = None, read_only: bool = False, **options
 ) -> AuditStore:
-    """A store for ``backend`` (memory | file | sqlite); opening is lazy."""
+    """A store for ``backend`` (memory | file | sqlite | postgresql); opening is lazy.
+
+    For ``postgresql``, ``path`` is the DSN and ``options`` go to
+    :class:`~aga_otel.audit.postgres.PostgresAuditStore` (``instance``, ``spill_path``...).
+    """
     if backend == "memory":
         return MemoryAuditStore()
+    if backend == "postgresql":
+        from aga_otel.audit.postgres import PostgresAuditStore  # psycopg is an extra
+
+        if path is None:
+            raise ValueError("the postgresql audit backend needs a DSN")
+        return PostgresAuditStore(str(path), read_only=read_only, **options)
     if path is None:
         raise ValueError(f"the {backend} audit backend needs a path")
     if backend == "sqlite":
         return SqliteAuditStore(path, read_only=read_only)
     if backend == "file":
         return JsonlAuditStore(path, read_only=read_only)
-    raise ValueError(f"unknown audit backend {backend!r}; accepted: memory, file, sqlite")
+    raise ValueError(
+        f"unknown audit backend {backend!r}; accepted: memory, file, sqlite, postgresql"
+    )
 
 
 def detect_backend(path: str | os.PathLike) -> str:
-    """``sqlite`` when ``path`` is a SQLite database, else ``file`` (JSON lines)."""
+    """``postgresql`` for a postgresql:// URL, ``sqlite`` when ``path`` is a SQLite
+    database, else ``file`` (JSON lines)."""
+    if str(path).split("://", 1)[0] in ("postgresql", "postgres"):
+        return "postgresql"
     try:
         with open(path, "rb") as f:
             return "sqlite" if f.read(16) == b"SQLite format 3\x00" else "file"

@@ -105,3 +105,16 @@ class AuditStore(ABC):
     def close(self) -> None:
         """Release files and connections (the store reopens on next use)."""
         return None
+
+    # Remote stores (PostgreSQL) hold records locally through an outage; local ones never do.
+    def held(self) -> int:
+        """Records accepted but held locally until the store is reachable again."""
+        return 0
+
+    def health(self) -> str | None:
+        """Why the store is degraded although ``append`` succeeded, or None."""
+        return None
+
+    def stats(self) -> dict:
+        """Backend-specific figures merged into the writer's stats (no credentials)."""
+        return {}

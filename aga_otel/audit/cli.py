@@ -1,6 +1,7 @@
 """``aga-otel audit query|export|verify|prune PATH``: read and check an audit store file.
 
-The backend is detected from the file (SQLite header, else JSON lines). ``query``,
+PATH may be a ``postgresql://`` URL; a file's backend is detected (SQLite header, else JSON
+lines). ``query``,
 ``export`` and ``verify`` open the store read-only; ``verify`` exits 1 when the chain is
 broken (a torn last line from a crash is reported but is not a failure).
 """
@@ -60,6 +61,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     q.add_argument("--until", type=_time, help="epoch seconds or ISO-8601")
     q.add_argument("--success", type=_bool, help="true or false")
     q.add_argument("--limit", type=int, default=100)
+    q.add_argument("--instance", help="service.instance.id (postgresql:// PATH only)")
+    q.add_argument("--fact-id", dest="fact_id", help="details id (postgresql:// PATH only)")
     _format(q)
     q.set_defaults(func=cmd_query)
 
@@ -93,7 +96,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _path(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", metavar="PATH", help="the store's file (SQLite or JSON lines)")
+    p.add_argument("path", metavar="PATH", help="a SQLite/JSONL file or postgresql:// URL")
 
 
 def _format(p: argparse.ArgumentParser, choices=("json", "csv"), default="json") -> None:
@@ -139,7 +142,10 @@ def _guarded(fn):
 def cmd_query(args) -> int:
     """Print matching entries, newest first."""
     store = _open(args)
-    rows = store.query(args.operation, args.since, args.until, args.success, args.limit)
+    fleet = {k: v for k in ("instance", "fact_id") if (v := getattr(args, k, None)) is not None}
+    if fleet and store.backend != "postgresql":
+        raise ValueError("--instance and --fact-id need a postgresql:// PATH")
+    rows = store.query(args.operation, args.since, args.until, args.success, args.limit, **fleet)
     _write_entries(rows, args.format, sys.stdout)
     return EXIT_OK
 

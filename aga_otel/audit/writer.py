@@ -123,6 +123,8 @@ class AuditWriter:
             with self._lock:
                 batch = [self._backlog[i] for i in range(min(self.batch_size, len(self._backlog)))]
             if not batch:
+                if self.store.held():  # replay what the store spilled in an outage
+                    return self._retry_held()
                 return True
             try:
                 self.store.append(batch)
@@ -140,6 +142,15 @@ class AuditWriter:
             self._on_success()
         with self._lock:
             return not self._backlog
+
+    def _retry_held(self) -> bool:
+        try:
+            self.store.append([])
+        except Exception as exc:
+            self._on_failure(exc)
+            return False
+        self._on_success()
+        return True
 
     def _on_failure(self, exc: Exception) -> None:
         self.write_failures += 1
@@ -166,13 +177,13 @@ class AuditWriter:
                 self.store.backend,
                 f"{waiting} records still waiting" if waiting else "backlog flushed",
             )
-        self.status.success(
-            COMPONENT,
-            f"{self.store.backend} store",
-            backlog=len(self._backlog),
-            dropped=self.dropped,
-            last_seq=self.store.last_seq,
-        )
+        extra = {"backlog": len(self._backlog), "dropped": self.dropped,
+                 "last_seq": self.store.last_seq, **self.store.stats()}  # fmt: skip
+        problem = self.store.health()  # e.g. a database outage absorbed by a local spill
+        if problem is None:
+            self.status.success(COMPONENT, f"{self.store.backend} store", **extra)
+        else:
+            self.status.failure(COMPONENT, f"{self.store.backend} store: {problem}", **extra)
 
     def prune_now(self) -> int:
         """Apply retention once (also run on schedule by the writer thread)."""
@@ -235,5 +246,6 @@ class AuditWriter:
             "write_failures": self.write_failures,
             "pruned": self.pruned,
             "lost_after_close": self.lost_after_close,
-            "degraded": self._failing,
+            "degraded": self._failing or self.store.health() is not None,
+            **self.store.stats(),
         }

@@ -19,6 +19,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
@@ -209,12 +210,26 @@ def build_log_pipeline(
 ) -> LogPipeline:
     """The factory ``ObservabilityStack.start()`` calls; never raises for I/O problems.
 
-    The audit store is always created (``memory``/``file``/``sqlite``); opening is lazy, so
-    an unwritable path shows up as a degraded ``audit`` status, not an exception.
-    ``stream`` replaces ``sys.stderr`` for ``log_stderr`` output (tests).
+    The audit store is always created (``memory``/``file``/``sqlite``/``postgresql``);
+    opening is lazy, so an unwritable path or an unreachable database shows up as a
+    degraded ``audit`` status, not an exception. ``stream`` replaces ``sys.stderr`` for
+    ``log_stderr`` output (tests).
     """
-    store = open_store(config.audit_storage_backend, config.audit_storage_path)
-    return LogPipeline(config, status, resource, store, stream)
+    return LogPipeline(config, status, resource, build_audit_store(config, resource), stream)
+
+
+def build_audit_store(config: ObservabilityConfig, resource: Resource) -> AuditStore:
+    """The configured store; PostgreSQL chains are keyed by ``service.instance.id``."""
+    if config.audit_storage_backend != "postgresql":
+        return open_store(config.audit_storage_backend, config.audit_storage_path)
+    instance = str(resource.attributes.get("service.instance.id") or "default")
+    return open_store(
+        "postgresql",
+        config.audit_dsn,
+        instance=instance,
+        spill_path=Path(config.audit_spill_dir) / f"{instance}.jsonl",
+        spill_max_bytes=config.audit_spill_max_bytes,
+    )
 
 
 _ALERT_FIELDS = ("alert_rule", "alert_state", "alert_severity", "alert_metric", "alert_value",
