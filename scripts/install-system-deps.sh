@@ -5,6 +5,9 @@ set -euo pipefail
 NEEDED=(
   "prometheus prometheus"
   "promtool prometheus"
+  "prometheus-alertmanager prometheus-alertmanager" # Debian names the binary so
+  "amtool prometheus-alertmanager"
+  "docker-compose docker-compose"
 )
 missing=()
 for entry in "${NEEDED[@]}"; do
