@@ -178,3 +178,8 @@ def metric(key: str) -> MetricSpec:
 def prom(key: str) -> str:
     """The Prometheus name of the metric ``key`` (for PromQL in dashboards and rules)."""
     return BY_KEY[key].prometheus_name
+
+
+# --- series Prometheus itself writes (dashboards and rules read them; aga-otel never does) --
+PROM_UP = "up"  # 1 when the last scrape of a target succeeded
+PROM_ALERTS = "ALERTS"  # one series per pending/firing alert of Prometheus's rules

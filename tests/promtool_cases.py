@@ -114,9 +114,7 @@ def fill(template: str, labels: dict[str, str], value: float) -> str:
 def build(scrape: float, rules: Path, evaluation: float = 15.0, ref: str | None = None) -> dict:
     """The promtool document for the rule file ``rules`` (named ``ref`` in the document)."""
     rules_by_name = {
-        r["alert"]: r
-        for g in yaml.safe_load(rules.read_text())["groups"]
-        for r in g["rules"]
+        r["alert"]: r for g in yaml.safe_load(rules.read_text())["groups"] for r in g["rules"]
     }
     expected = expectations()
     assert set(rules_by_name) == set(expected), sorted(set(rules_by_name) ^ set(expected))

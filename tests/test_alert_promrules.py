@@ -155,12 +155,16 @@ def test_promtool_check_rules_for_every_metric_kind_and_prefix(tmp_path):
 
 
 def test_committed_promtool_tests_are_current_and_pass():
-    assert COMMITTED.read_text() == render_committed(), "run: python tests/promtool_cases.py --write"
+    assert COMMITTED.read_text() == render_committed(), (
+        "run: python tests/promtool_cases.py --write"
+    )
     res = _promtool("test", "rules", str(COMMITTED))
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-def _unit_test(tmp_path: Path, made_for: float, scraped_every: float) -> subprocess.CompletedProcess:
+def _unit_test(
+    tmp_path: Path, made_for: float, scraped_every: float
+) -> subprocess.CompletedProcess:
     rules = tmp_path / f"rules-{made_for:g}.yml"
     rules.write_text(render(scrape_interval=made_for))
     cases = tmp_path / f"cases-{scraped_every:g}.yml"

@@ -42,8 +42,7 @@ class PipelineAlert:
 def _dropped(t: Timing, by: str, prefix: str) -> str:
     name = semconv.prom("events_dropped")
     return (
-        f"sum by ({by}, {semconv.ATTR_REASON}) "
-        f"(rate({name}[{t.window(RATE_WINDOW_SECONDS)}])) > 0"
+        f"sum by ({by}, {semconv.ATTR_REASON}) (rate({name}[{t.window(RATE_WINDOW_SECONDS)}])) > 0"
     )
 
 
