@@ -7,43 +7,29 @@ on loopback with a free port, a temporary storage path and clustering off.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import requests
-import yaml
-from test_prometheus_server_support import free_port, require_binary, stop, wait_for
+from test_prometheus_server_support import ServerProcess, require_binary
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 AMTOOL = shutil.which("amtool") or "/usr/bin/amtool"
 
 
-class Alertmanager:
+class Alertmanager(ServerProcess):
     """An Alertmanager process; ``alerts_url`` takes the ``alertmanager`` webhook format."""
+
+    name = "alertmanager"
 
     def __init__(self, workdir: Path, config: dict) -> None:
         require_binary(ALERTMANAGER)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(workdir, config)
         self.alerts_url = f"{self.url}/api/v2/alerts"
-        cfg = workdir / "alertmanager.yml"
-        cfg.write_text(yaml.safe_dump(config, sort_keys=False))
-        cmd = [ALERTMANAGER, f"--config.file={cfg}", f"--storage.path={workdir / 'am-data'}",
-               f"--web.listen-address=127.0.0.1:{self.port}",
-               "--cluster.listen-address=",  # no gossip port: one peer, nothing bound on *
-               "--log.level=warn"]  # fmt: skip
-        self.log = workdir / "alertmanager.log"
-        self.proc = subprocess.Popen(cmd, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
-        try:
-            wait_for(self._ready, 20, "Alertmanager /-/ready")
-        except AssertionError:
-            stop(self.proc)
-            raise AssertionError(self.log.read_text()[-2000:]) from None
-
-    def _ready(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"alertmanager exited: {self.log.read_text()[-2000:]}")
-        return requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200
+        self.start([ALERTMANAGER, f"--config.file={self.config_file}",
+                    f"--storage.path={workdir / 'am-data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--cluster.listen-address=",  # no gossip port: one peer, nothing on *
+                    "--log.level=warn"])  # fmt: skip
 
     def alerts(self, **labels: str) -> list[dict]:
         """Active (unresolved) alerts, inhibited and silenced ones included, by labels."""
@@ -54,9 +40,6 @@ class Alertmanager:
 
     def post(self, alerts: list[dict]) -> None:
         requests.post(self.alerts_url, json=alerts, timeout=5).raise_for_status()
-
-    def close(self) -> None:
-        stop(self.proc)
 
 
 def minimal_config(resolve_timeout: str) -> dict:
