@@ -53,6 +53,16 @@ def test_check_mode_and_intervals_on_the_command_line(tmp_path):
     assert "for scrape interval 60s" in out.read_text()
 
 
+def test_aga_otel_rules_command(capsys):
+    from aga_otel.cli import main
+
+    assert main(["rules", "--check", "--output", str(RULES)]) == 0
+    assert main(["rules", "--check", "--output", str(RULES), "--scrape-interval", "60"]) == 1
+    assert main(["rules", "--evaluation-interval", "30", "--prefix", "x"]) == 0
+    out = capsys.readouterr().out
+    assert "evaluation interval 30s" in out and "x_forward_duration_seconds_bucket" in out
+
+
 @pytest.mark.parametrize(
     ("rule_name", "alertname"),
     [("slo_latency_p99", "AgaSloLatencyP99"), ("high_utilization", "AgaHighUtilization"),

@@ -208,14 +208,11 @@ def write(path: Path = RULES_FILE, **options) -> Path:
     return path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m aga_otel.alerts.promrules", description=__doc__.split("\n")[0]
-    )
-    p.add_argument(
-        "--write", action="store_true", help="write the rule file instead of printing it"
-    )
-    p.add_argument("--check", action="store_true", help="exit 1 when the rule file is out of date")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``python -m aga_otel.alerts.promrules`` and ``aga-otel rules``."""
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--write", action="store_true", help="write the rule file")
+    action.add_argument("--check", action="store_true", help="exit 1 if the file is out of date")
     p.add_argument(
         "--output", type=Path, default=RULES_FILE, help=f"rule file (default {RULES_FILE})"
     )
@@ -224,7 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--evaluation-interval", type=float, default=EVALUATION_INTERVAL_SECONDS,
                    help="your Prometheus's evaluation_interval in seconds (default 15)")  # fmt: skip
     p.add_argument("--prefix", default=DEFAULT_PREFIX, help="metric prefix (prometheus_prefix)")
-    args = p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print, write (``--write``) or check (``--check``) the rule file."""
     options = {
         "scrape_interval": args.scrape_interval,
         "evaluation_interval": args.evaluation_interval,
@@ -241,6 +241,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     sys.stdout.write(render(**options))
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m aga_otel.alerts.promrules", description=__doc__.split("\n")[0]
+    )
+    add_arguments(p)
+    return run(p.parse_args(argv))
 
 
 if __name__ == "__main__":
