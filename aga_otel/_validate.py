@@ -180,6 +180,7 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         "audit_flush_interval",
         "audit_retention_days",
         "alert_evaluation_interval",
+        "alert_resend_interval",
     ):
         v = getattr(c, name)
         _check(_is_num(v) and v > 0, name, v, "a number > 0")

@@ -130,6 +130,7 @@ class ObservabilityConfig:
     alert_webhook_format: str = "generic"
     alert_log_level: str = "WARNING"
     alert_evaluation_interval: float = 5.0
+    alert_resend_interval: float = 60.0  # the alertmanager format re-sends firing alerts
     # --- health -------------------------------------------------------------------------
     health_enabled: bool = True
     health_host: str = "0.0.0.0"

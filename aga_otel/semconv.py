@@ -215,3 +215,7 @@ INJECT_INSTANCE = "instance"  # the writer's service.instance.id (shared stores 
 FACT_OPERATIONS = frozenset(
     {"register", "unregister", "streaming_knowledge_update", "streaming_knowledge_remove"}
 )
+
+# --- series Prometheus itself writes (dashboards and rules read them; aga-otel never does) --
+PROM_UP = "up"  # 1 when the last scrape of a target succeeded
+PROM_ALERTS = "ALERTS"  # one series per pending/firing alert of Prometheus's rules

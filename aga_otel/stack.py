@@ -321,7 +321,7 @@ class ObservabilityStack:
         """The bundled Grafana dashboard (the JSON committed in ``dashboards/``)."""
         from aga_otel.dashboards import generate_dashboard
 
-        return generate_dashboard(path)
+        return generate_dashboard(path, prefix=self.config.prometheus_prefix)
 
     # --- introspection ---------------------------------------------------------------------
     def describe_endpoints(self) -> str:

@@ -7,6 +7,9 @@ NEEDED=(
   "promtool prometheus"
   "initdb postgresql"
   "pg_ctl postgresql"
+  "prometheus-alertmanager prometheus-alertmanager" # Debian names the binary so
+  "amtool prometheus-alertmanager"
+  "docker-compose docker-compose"
 )
 # Debian keeps PostgreSQL's server programs off PATH, in /usr/lib/postgresql/<version>/bin.
 have() { command -v "$1" >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/$1" >/dev/null; }

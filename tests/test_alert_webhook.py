@@ -112,10 +112,52 @@ def test_slack_and_alertmanager_shapes(hooks):
     wait_for(lambda: len(hook.requests) == 2)
     assert "[FIRING] slo_latency_p99" in hook.requests[0][2]["text"]
     (item,) = hook.requests[1][2]
-    assert item["labels"]["alertname"] == "slo_latency_p99"
+    assert item["labels"] == {"alertname": "AgaSloLatencyP99", "rule": "slo_latency_p99",
+                              "severity": "warning", "slo": "latency_p99", "job": "aga",
+                              "instance": "i-1"}  # fmt: skip
+    # resolved: endsAt is when it resolved (in the past), so Alertmanager resolves at once
     assert item["startsAt"] == "2023-11-14T22:13:20Z" and item["endsAt"] == "2023-11-14T22:14:20Z"
+    assert item["annotations"]["runbook_url"].endswith("runbooks.md#agaslolatencyp99")
     slack.shutdown(2)
     am.shutdown(2)
+
+
+def test_alertmanager_firing_alerts_are_valid_for_four_resends_and_resent(hooks):
+    hook = hooks()
+    clock_now = 1_700_000_100.0
+    firing = [alert()]
+    ch = channel(hook.url, fmt="alertmanager", resend_interval=0.2, clock=lambda: clock_now,
+                 generator_url="http://h:8080/health")  # fmt: skip
+    ch.send(firing[0])
+    wait_for(lambda: len(hook.requests) == 1)
+    (item,) = hook.requests[0][2]
+    assert item["endsAt"] == "2023-11-14T22:15:00.800000Z"  # now + 4 x 0.2 s
+    assert item["generatorURL"] == "http://h:8080/health"
+    time.sleep(0.5)
+    assert len(hook.requests) == 1  # not bound to an engine: nothing to re-send
+    ch.bind(lambda: list(firing))
+    wait_for(lambda: len(hook.requests) >= 3)
+    assert [body[0]["labels"]["rule"] for _, _, body in hook.requests] == ["slo_latency_p99"] * len(
+        hook.requests
+    )
+    firing.clear()  # resolved in the engine: re-sends stop
+    time.sleep(0.3)
+    count = len(hook.requests)
+    time.sleep(0.5)
+    assert len(hook.requests) == count
+    assert ch.stats()["resent"] == count - 1
+    ch.shutdown(2)
+
+
+def test_other_formats_never_resend(hooks):
+    hook = hooks()
+    ch = channel(hook.url, resend_interval=0.05)
+    ch.bind(lambda: [alert()])
+    ch.send(alert())
+    wait_for(lambda: len(hook.requests) == 1)
+    time.sleep(0.3)
+    assert len(hook.requests) == 1 and ch.stats()["resent"] == 0
+    ch.shutdown(2)
 
 
 def test_retries_server_errors_then_delivers(hooks):

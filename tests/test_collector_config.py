@@ -4,12 +4,16 @@ metrics → exemplar → trace chain (Collector → Prometheus → Grafana → J
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from aga_otel.alerts import promrules
 from aga_otel.config import ObservabilityConfig
 from aga_otel.dashboards import DASHBOARDS
 
@@ -19,8 +23,8 @@ DEFAULTS = ObservabilityConfig()
 # Current contrib component names (deprecated aliases such as `logging` are not allowed).
 KNOWN = {
     "receivers": {"otlp"},
-    "processors": {"memory_limiter", "batch"},
-    "exporters": {"prometheus", "debug", "otlp"},
+    "processors": {"memory_limiter", "transform", "batch"},
+    "exporters": {"prometheus", "debug", "otlp", "nop"},
     "extensions": {"health_check"},
 }
 
@@ -42,6 +46,26 @@ def compose() -> dict:
 @pytest.fixture(scope="module")
 def prometheus() -> dict:
     return load("prometheus/prometheus.yml")
+
+
+_ENV = re.compile(r"\$\{env:(\w+)(?::-([^}]*))?\}")
+
+
+def expand(value: str, env: dict[str, str] | None = None) -> str:
+    """The Collector's ``${env:NAME:-default}`` expansion, with ``env`` instead of os.environ."""
+    return _ENV.sub(lambda m: (env or {}).get(m[1], m[2] or ""), value)
+
+
+def pipeline_exporters(otel: dict, env: dict[str, str] | None = None) -> dict[str, list[str]]:
+    return {
+        name: [expand(e, env) for e in p["exporters"]]
+        for name, p in otel["service"]["pipelines"].items()
+    }
+
+
+def seconds(duration: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600}
+    return int(duration[:-1]) * units[duration[-1]]
 
 
 def port(endpoint: str) -> int:
@@ -74,13 +98,15 @@ def mounts(service: dict) -> dict[str, str]:
 def test_every_pipeline_component_is_defined_and_current(otel):
     pipelines = otel["service"]["pipelines"]
     assert {"metrics", "logs", "traces"} <= set(pipelines)
-    for name, pipeline in pipelines.items():
-        for kind in ("receivers", "processors", "exporters"):
-            for component in pipeline.get(kind, []):
-                assert component in (otel.get(kind) or {}), f"{name}: {kind[:-1]} {component}"
-                assert component.split("/")[0] in KNOWN[kind], f"unexpected {component}"
-        # memory_limiter must run before anything else buffers data, batch after it
-        assert pipeline["processors"] == ["memory_limiter", "batch"], name
+    for env in ({}, {"COLLECTOR_DEBUG_EXPORTER": "debug"}):
+        for name, pipeline in pipelines.items():
+            for kind in ("receivers", "processors", "exporters"):
+                for component in map(lambda c: expand(c, env), pipeline.get(kind, [])):
+                    assert component in (otel.get(kind) or {}), f"{name}: {kind[:-1]} {component}"
+                    assert component.split("/")[0] in KNOWN[kind], f"unexpected {component}"
+            # memory_limiter must run before anything else buffers data, batch last
+            assert pipeline["processors"][0] == "memory_limiter", name
+            assert pipeline["processors"][-1] == "batch", name
     for ext in otel["service"]["extensions"]:
         assert ext in otel["extensions"] and ext in KNOWN["extensions"]
     assert "logging" not in otel["exporters"]
@@ -92,8 +118,49 @@ def test_collector_endpoints(otel):
     assert protocols["http"]["endpoint"] == "0.0.0.0:4318"
     prom = otel["exporters"]["prometheus"]
     assert port(prom["endpoint"]) == 8889
-    assert prom["resource_to_telemetry_conversion"]["enabled"] is True
     assert otel["extensions"]["health_check"]["endpoint"].startswith("0.0.0.0:")
+
+
+def test_resource_attributes_become_labels_one_by_one_never_the_instance_uuid(otel):
+    """No copy of every resource attribute (telemetry_sdk_*, service_instance_id) onto every
+    series: job/instance come from the exporter, chosen attributes from transform/promote."""
+    assert otel["exporters"]["prometheus"]["resource_to_telemetry_conversion"]["enabled"] is False
+    assert "transform/promote" in otel["service"]["pipelines"]["metrics"]["processors"]
+    statements = [s for group in otel["processors"]["transform/promote"]["metric_statements"]
+                  for s in group["statements"]]  # fmt: skip
+    promoted = {re.match(r'set\(attributes\["(\w+)"\], resource\.attributes\["([\w.]+)"\]\)',
+                         s).groups() for s in statements}  # fmt: skip
+    assert promoted == {
+        ("service_name", "service.name"),
+        ("service_namespace", "service.namespace"),
+        ("model", "model"),
+    }
+    assert "service.instance.id" not in str(otel["processors"])
+
+
+def test_debug_exporter_only_on_request(otel, compose):
+    assert all("debug" not in e for e in pipeline_exporters(otel).values())
+    on_request = pipeline_exporters(otel, {"COLLECTOR_DEBUG_EXPORTER": "debug"})
+    assert all("debug" in e for e in on_request.values())
+    env = compose["services"]["otel-collector"]["environment"]
+    assert env["COLLECTOR_DEBUG_EXPORTER"] == "${COLLECTOR_DEBUG_EXPORTER:-nop}"
+
+
+def test_stale_replicas_expire_after_a_few_missed_exports(otel):
+    """A replica that stopped pushing must disappear (AgaOtelInstanceAbsent), but a live one
+    exporting at aga-otel's default interval must never expire between two exports."""
+    expiration = seconds(otel["exporters"]["prometheus"]["metric_expiration"])
+    assert 2 * DEFAULTS.export_interval < expiration <= 300
+
+
+def test_collector_own_metrics_are_served_and_scraped(otel, compose, prometheus):
+    (reader,) = otel["service"]["telemetry"]["metrics"]["readers"]
+    exporter = reader["pull"]["exporter"]["prometheus"]
+    assert exporter["host"] == "0.0.0.0"
+    assert exporter["port"] in exposed(compose["services"]["otel-collector"])
+    jobs = {j["job_name"]: j for j in prometheus["scrape_configs"]}
+    targets = jobs["otel-collector-telemetry"]["static_configs"][0]["targets"]
+    assert targets == [f"otel-collector:{exporter['port']}"]
 
 
 def test_images_are_pinned(compose):
@@ -145,7 +212,11 @@ def test_demo_service_pushes_to_the_collector(compose, otel):
 
 
 def test_prometheus_scrapes_the_collector_and_loads_the_rules(compose, prometheus, otel):
-    assert prometheus["global"]["scrape_interval"] == "5s"
+    assert seconds(prometheus["global"]["scrape_interval"]) == promrules.SCRAPE_INTERVAL_SECONDS
+    assert (
+        seconds(prometheus["global"]["evaluation_interval"])
+        == promrules.EVALUATION_INTERVAL_SECONDS
+    )
     jobs = {j["job_name"]: j for j in prometheus["scrape_configs"]}
     target = jobs["otel-collector"]["static_configs"][0]["targets"][0]
     assert target == f"otel-collector:{port(otel['exporters']['prometheus']['endpoint'])}"
@@ -153,9 +224,12 @@ def test_prometheus_scrapes_the_collector_and_loads_the_rules(compose, prometheu
     service = compose["services"]["prometheus"]
     m = mounts(service)
     config_arg = next(a for a in service["command"] if a.startswith("--config.file="))
-    assert m[config_arg.split("=", 1)[1]] == "./prometheus/prometheus.yml"
-    assert prometheus["rule_files"] == ["/etc/prometheus/rules/*.yml"]
-    assert m["/etc/prometheus/rules"] == "./prometheus/rules"
+    config_path = config_arg.split("=", 1)[1].split()[0]
+    # the folder is mounted, and rule_files are relative to the config: the same paths
+    # resolve inside the container and in the repository (promtool check config)
+    folder, _, config_name = config_path.rpartition("/")
+    assert m[folder] == "./prometheus" and (COLLECTOR / "prometheus" / config_name).is_file()
+    assert prometheus["rule_files"] == ["rules/*.yml"]
     am = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0]
     assert am.split(":")[0] in compose["services"]
     assert port(am) in published(compose["services"]["alertmanager"])
@@ -163,7 +237,7 @@ def test_prometheus_scrapes_the_collector_and_loads_the_rules(compose, prometheu
 
 
 def test_rule_windows_cover_four_scrape_intervals(prometheus):
-    interval = int(prometheus["global"]["scrape_interval"].rstrip("s"))
+    interval = seconds(prometheus["global"]["scrape_interval"])
     units = {"s": 1, "m": 60, "h": 3600}
     windows = []
     for path in sorted((COLLECTOR / "prometheus" / "rules").glob("*.yml")):
@@ -256,3 +330,25 @@ def test_grafana_links_exemplars_to_the_trace_datasource(compose):
     host, port_ = host_port(target["url"])
     assert host in compose["services"] and port_ in exposed(compose["services"][host])
     assert host in compose["services"]["grafana"]["depends_on"]
+
+
+def test_compose_file_has_no_top_level_name_and_a_project_name_for_both_composes(compose):
+    assert set(compose) == {"services"}  # docker-compose 1.29 refuses `name:` (and `version:`)
+    env = dict(line.split("=", 1) for line in (COLLECTOR / ".env").read_text().split())
+    assert env["COMPOSE_PROJECT_NAME"] == "aga-otel"
+
+
+def test_debians_docker_compose_accepts_the_file():
+    found = shutil.which("docker-compose")
+    if found is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("docker-compose missing in CI: run scripts/install-system-deps.sh")
+        pytest.skip("docker-compose not installed (Debian package docker-compose)")
+    res = subprocess.run([found, "-f", str(COLLECTOR / "docker-compose.yml"), "config"],
+                         capture_output=True, text=True, timeout=60, cwd=COLLECTOR)  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    resolved = yaml.safe_load(res.stdout)
+    assert resolved["services"]["aga-demo"]["deploy"]["replicas"] == 2
+    assert resolved["services"]["otel-collector"]["environment"] == {
+        "COLLECTOR_DEBUG_EXPORTER": "nop"
+    }

@@ -7,10 +7,19 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from aga_otel import semconv
-from aga_otel.dashboards import DASHBOARDS, generate_dashboard, iter_queries, render
-from aga_otel.dashboards.aga import FILTER, FILTERS
+from aga_otel.alerts import DEFAULT_RULES
+from aga_otel.config import AlertRuleConfig
+from aga_otel.dashboards import (
+    DASHBOARDS,
+    generate_dashboard,
+    iter_annotations,
+    iter_queries,
+    render,
+)
+from aga_otel.dashboards.aga import ALERTMANAGER_UID, FILTER, FILTERS, JAEGER_UID, slo_steps
 from aga_otel.dashboards.cli import run
 from aga_otel.dashboards.promql import expand, family, metric_names
 
@@ -85,15 +94,14 @@ def test_filter_variables_default_to_match_all(board):
         assert var["includeAll"] and var["allValue"] == ".*", name
         assert var["current"]["value"] == ["$__all"], name
         assert f", {label})" in var["query"]["query"], name
-    # direct scrape labels and Collector resource labels are both filterable
-    assert {label for _, _, label in FILTERS} == {
-        "job", "instance", "service_name", "service_instance_id"
-    }  # fmt: skip
+    # labels both layouts have: Prometheus's target labels on a direct scrape, and the
+    # Collector's exporter sets them from service.name / service.instance.id
+    assert {label for _, _, label in FILTERS} == {"job", "instance"}
 
 
 def test_every_selector_carries_every_filter(board):
-    for title, expr in iter_queries(board):
-        selectors = re.findall(r"[a-z_:]+\{[^}]*\}", expr)
+    for title, expr in [*iter_queries(board), *iter_annotations(board)]:
+        selectors = re.findall(r"[A-Za-z_:]+\{[^}]*\}", expr)
         assert selectors, title
         for selector in selectors:
             assert FILTER in selector, f"{title}: {selector}"
@@ -132,8 +140,9 @@ def test_units_match_the_metric(board):
 
 def test_queries_only_name_metrics_of_the_table(board):
     families = {m.prometheus_name for m in semconv.METRICS}
+    families |= {semconv.PROM_UP, semconv.PROM_ALERTS}  # written by Prometheus itself
     used = set()
-    for title, expr in iter_queries(board):
+    for title, expr in [*iter_queries(board), *iter_annotations(board)]:
         for name in metric_names(expr):
             fam = family(name, families)
             assert fam, f"{title}: {name} is not in aga_otel.semconv.METRICS"
@@ -168,3 +177,79 @@ def test_metric_names_parser(expr, names):
 def test_expand_replaces_grafana_variables():
     expr = 'rate(a{job=~"$job", i=~"${instance}"}[$__rate_interval])'
     assert expand(expr, {"__rate_interval": "10s"}) == 'rate(a{job=~".*", i=~".*"}[10s])'
+
+
+def _by_title(board: dict) -> dict[str, dict]:
+    return {p["title"]: p for p in panels(board)}
+
+
+def _steps(panel: dict) -> list[tuple[float | None, str]]:
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    return [(s["value"], s["color"]) for s in steps]
+
+
+def test_thresholds_are_the_alert_rules_thresholds(board):
+    rules = {r.name: r for r in DEFAULT_RULES}
+    p = _by_title(board)
+    assert _steps(p["Knowledge utilisation"]) == [
+        (None, "green"), (rules["high_utilization"].threshold, "red")]  # fmt: skip
+    assert _steps(p["Forward duration p50 / p95 / p99"]) == [
+        (None, "green"), (rules["slo_latency_p99"].threshold, "orange"),
+        (rules["slo_latency_critical"].threshold, "red")]  # fmt: skip
+    assert _steps(p["Slot change rate"]) == [
+        (None, "green"), (rules["slot_thrashing"].threshold, "red")]  # fmt: skip
+    latency = p["Forward duration p50 / p95 / p99"]["fieldConfig"]["defaults"]
+    assert latency["custom"]["thresholdsStyle"]["mode"] == "line+area"  # drawn on the graph
+    assert p["Knowledge utilisation"]["fieldConfig"]["defaults"]["color"]["mode"] == "thresholds"
+
+
+def test_thresholds_follow_the_rule_table():
+    rules = (AlertRuleConfig(name="a", metric="latency_p99", threshold=0.25, severity="critical"),
+             AlertRuleConfig(name="b", metric="latency_p99", operator="<", threshold=0.1),
+             AlertRuleConfig(name="c", metric="gate_mean", threshold=0.9),
+             AlertRuleConfig(name="d", metric="latency_p99", threshold=0.05))  # fmt: skip
+    assert [(s.value, s.color) for s in slo_steps("latency_p99", rules)] == [
+        (None, "green"), (0.05, "orange"), (0.25, "red")]  # fmt: skip
+    assert [(s.value, s.color) for s in slo_steps("entropy_mean", rules)] == [(None, "green")]
+
+
+def _mapping(panel: dict) -> dict[str, str]:
+    (mapping,) = panel["fieldConfig"]["defaults"]["mappings"]
+    return {value: o["text"] for value, o in mapping["options"].items()}
+
+
+def test_health_and_targets_are_named_states(board):
+    p = _by_title(board)
+    assert p["Component health"]["type"] == "state-timeline"
+    assert _mapping(p["Component health"]) == {"0": "unhealthy", "1": "degraded", "2": "healthy"}
+    assert p["Scrape targets"]["type"] == "state-timeline"
+    assert _mapping(p["Scrape targets"]) == {"0": "down", "1": "up"}
+    assert f"{semconv.PROM_UP}{{" in p["Scrape targets"]["targets"][0]["expr"]
+    assert _mapping(p["Alert rules"]) == {"0": "ok", "1": "firing"}
+
+
+def test_alert_annotations_and_links(board):
+    names = dict(iter_annotations(board))
+    assert names["Prometheus alerts"].startswith(f'{semconv.PROM_ALERTS}{{alertstate="firing"')
+    assert semconv.prom("alerts_firing") in names["aga-otel alerts"]
+    assert board["annotations"]["list"][0]["builtIn"] == 1
+    links = {link["title"]: link["url"] for link in board["links"]}
+    assert links["Alertmanager"].endswith(f"alertmanager={ALERTMANAGER_UID}")
+    assert JAEGER_UID in links["Traces"]
+    provisioned = yaml.safe_load(
+        (ROOT / "collector/grafana/provisioning/datasources/datasources.yml").read_text()
+    )
+    kinds = {d["uid"]: d["type"] for d in provisioned["datasources"]}
+    assert kinds[ALERTMANAGER_UID] == "alertmanager" and kinds[JAEGER_UID] == "jaeger"
+
+
+def test_prefix_renames_aga_metrics_only(board):
+    renamed = generate_dashboard(prefix="vllm_aga")
+    assert renamed["uid"] == board["uid"]
+    for title, expr in [*iter_queries(renamed), *iter_annotations(renamed)]:
+        for name in metric_names(expr):
+            assert not (name.startswith("aga_") and not name.startswith("aga_otel_")), title
+    text = json.dumps(renamed)
+    assert "vllm_aga_forward_duration_seconds_bucket" in text
+    assert "aga_otel_events_received_total" in text  # variables read the pipeline counter
+    assert generate_dashboard(prefix="aga") == board

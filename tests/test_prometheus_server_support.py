@@ -90,29 +90,49 @@ def start_demo(seed: int, log: Path) -> Demo:
     return demo
 
 
-class Prometheus:
-    """A Prometheus server process with its HTTP API on ``url``."""
+class ServerProcess:
+    """A Prometheus-family server on loopback (a free port), ready when ``/-/ready`` is 200.
+
+    Subclasses build the command line from ``self.port`` and call :meth:`start`.
+    """
+
+    name = "server"
 
     def __init__(self, workdir: Path, config: dict) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cfg = workdir / "prometheus.yml"
-        cfg.write_text(yaml.safe_dump(config, sort_keys=False))
-        cmd = [PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={workdir / 'data'}",
-               f"--web.listen-address=127.0.0.1:{self.port}",
-               "--storage.tsdb.retention.time=1h"]  # fmt: skip
-        self.log = workdir / "prometheus.log"
+        self.config_file = workdir / f"{self.name}.yml"
+        self.config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.log = workdir / f"{self.name}.log"
+
+    def start(self, cmd: list[str]) -> None:
         self.proc = subprocess.Popen(cmd, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
         try:
-            wait_for(self._ready, 20, "Prometheus /-/ready")
+            wait_for(self._ready, 20, f"{self.name} /-/ready")
         except AssertionError:
             stop(self.proc)
             raise AssertionError(self.log.read_text()[-2000:]) from None
 
     def _ready(self) -> bool:
         if self.proc.poll() is not None:
-            raise AssertionError(f"prometheus exited: {self.log.read_text()[-2000:]}")
+            raise AssertionError(f"{self.name} exited: {self.log.read_text()[-2000:]}")
         return requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200
+
+    def close(self) -> None:
+        stop(self.proc)
+
+
+class Prometheus(ServerProcess):
+    """A Prometheus server process with its HTTP API on ``url``."""
+
+    name = "prometheus"
+
+    def __init__(self, workdir: Path, config: dict) -> None:
+        super().__init__(workdir, config)
+        self.start([PROMETHEUS, f"--config.file={self.config_file}",
+                    f"--storage.tsdb.path={workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--storage.tsdb.retention.time=1h"])  # fmt: skip
 
     def api(self, path: str, **params) -> dict:
         resp = requests.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
@@ -125,6 +145,3 @@ class Prometheus:
         """Instant query at now; the result vector (or a one-element list for a scalar)."""
         data = self.api("query", query=expr)
         return data["result"] if data["resultType"] in ("vector", "matrix") else [data]
-
-    def close(self) -> None:
-        stop(self.proc)

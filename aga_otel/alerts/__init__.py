@@ -17,6 +17,8 @@ See docs/alerting.md for the rules, the webhook schema and adaptive thresholds.
 
 from __future__ import annotations
 
+import socket
+
 from opentelemetry.metrics import Meter
 
 from aga_otel.alerts.manager import AlertManager
@@ -58,7 +60,12 @@ def build_alert_manager(
         if instance:
             service["instance_id"] = instance
         webhook = WebhookChannel(
-            config.alert_webhook_url, config.alert_webhook_format, service, status
+            config.alert_webhook_url,
+            config.alert_webhook_format,
+            service,
+            status,
+            resend_interval=config.alert_resend_interval,
+            generator_url=generator_url(config),
         )
     return AlertManager(
         effective_rules(config) if enabled else [],
@@ -68,3 +75,17 @@ def build_alert_manager(
         log_level=config.alert_log_level,
         webhook=webhook,
     )
+
+
+def generator_url(config: ObservabilityConfig) -> str | None:
+    """Where an alert comes from, for Alertmanager's ``generatorURL``: this process's health
+    endpoint (whose ``alerts`` component reports the engine), when its port is fixed."""
+    if not config.health_enabled or not config.health_port:
+        return None
+    host = config.health_host
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname()
+    elif ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if config.server_tls_certfile else "http"
+    return f"{scheme}://{host}:{config.health_port}{config.health_path}"

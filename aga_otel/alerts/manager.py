@@ -72,6 +72,8 @@ class AlertManager:
         self._counts = {"evaluations": 0, "evaluation_errors": 0, "callback_errors": 0}
         self._last_evaluation: float | None = None
         self._broken: set[str] = set()
+        if webhook is not None:
+            webhook.bind(self.firing)  # the alertmanager format re-sends what fires now
         status.register(COMPONENT, detail=f"{len(self._rules)} rules")
         if meter is not None:
             spec = semconv.metric("alerts_firing")

@@ -9,8 +9,12 @@
                "timestamp", "started_at" (Unix seconds), "fingerprint"}}
 
 ``slack``: an incoming-webhook message ``{"text": ...}``.
-``alertmanager``: the list of one alert that Alertmanager's ``POST /api/v2/alerts`` takes
-(``labels``, ``annotations``, ``startsAt``, and ``endsAt`` once resolved).
+``alertmanager``: the alert list Alertmanager's ``POST /api/v2/alerts`` takes, following its
+client contract as Prometheus does (https://prometheus.io/docs/alerting/latest/clients/):
+``labels`` (``naming.alert_labels`` plus ``job``/``instance`` from ``service.name`` and
+``service.instance.id``, as the Collector's prometheus exporter sets them), ``annotations``,
+``startsAt``, ``endsAt`` (for a firing alert ``valid_for`` seconds ahead: the channel re-sends
+it before then; for a resolved one the resolution time, in the past) and ``generatorURL``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from aga_otel.alerts import naming
 from aga_otel.alerts.model import Alert, AlertState
 
 SCHEMA = "aga-otel.alert/v1"
@@ -49,26 +54,49 @@ def slack(alert: Alert, service: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def alertmanager(alert: Alert, service: dict[str, str]) -> list[dict[str, Any]]:
-    labels = {
-        "alertname": alert.rule_name,
-        "severity": alert.severity,
-        "metric": alert.metric,
-        "service_name": service.get("name", ""),
-        "service_instance_id": service.get("instance_id", ""),
-    }
+def alertmanager_item(
+    alert: Alert,
+    service: dict[str, str],
+    *,
+    now: float,
+    valid_for: float,
+    generator_url: str | None = None,
+) -> dict[str, Any]:
+    """One alert of Alertmanager's v2 API, as sent at ``now``."""
+    labels = naming.alert_labels(alert.rule_name, alert.severity, alert.metric)
+    labels["job"] = service.get("name", "")
+    labels["instance"] = service.get("instance_id", "")
     item: dict[str, Any] = {
         "labels": {k: v for k, v in labels.items() if v},
         "annotations": {
             "summary": alert.message,
             "value": "" if _number(alert.value) is None else repr(alert.value),
             "threshold": repr(alert.threshold),
+            "runbook_url": naming.runbook_url(labels["alertname"]),
         },
         "startsAt": _rfc3339(alert.started_at),
     }
     if alert.state is AlertState.RESOLVED:
         item["endsAt"] = _rfc3339(alert.timestamp)
-    return [item]
+    else:
+        item["endsAt"] = _rfc3339(now + valid_for)
+    if generator_url:
+        item["generatorURL"] = generator_url
+    return item
+
+
+def alertmanager(
+    alert: Alert,
+    service: dict[str, str],
+    *,
+    now: float | None = None,
+    valid_for: float = 4 * 60.0,
+    generator_url: str | None = None,
+) -> list[dict[str, Any]]:
+    """The one-alert list for a state change (``now`` defaults to the alert's time)."""
+    when = alert.timestamp if now is None else now
+    return [alertmanager_item(alert, service, now=when, valid_for=valid_for,
+                              generator_url=generator_url)]  # fmt: skip
 
 
 FORMATS: dict[str, Callable[[Alert, dict[str, str]], Any]] = {

@@ -8,6 +8,13 @@ may arrive twice, so receivers can de-duplicate on ``fingerprint`` + ``state``.
 
 The URL usually carries a token, so it never appears in logs, stats, health output or
 error texts: failures are described by exception type or HTTP status only.
+
+The ``alertmanager`` format follows Alertmanager's client contract as Prometheus does:
+every firing alert carries an ``endsAt`` 4 × ``resend_interval`` ahead and is re-sent every
+``resend_interval`` while it fires (all firing alerts in one POST, read from the engine
+through :meth:`WebhookChannel.bind`), so Alertmanager never resolves it on its own; a
+resolution is sent with ``endsAt`` = the time it resolved. If the process dies, its alerts
+resolve in Alertmanager once their ``endsAt`` passes.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
 from aga_otel.alerts.model import Alert
-from aga_otel.alerts.payloads import FORMATS
+from aga_otel.alerts.payloads import FORMATS, alertmanager_item
 from aga_otel.status import StatusBoard
 
 log = logging.getLogger("aga_otel.alerts.webhook")
@@ -35,12 +42,17 @@ URLLIB3_LOGGER = "urllib3.connectionpool"
 
 COMPONENT = "alerts.webhook"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+# Prometheus's alert validity: 4 resend delays (rules/alerting.go, ``resendDelay``).
+VALID_FOR_RESENDS = 4
+_RESEND = object()  # the sender's own wake-up: time to re-send the firing alerts
 
 
 class WebhookChannel:
     """Posts alerts to one webhook URL in ``fmt`` (generic, slack or alertmanager).
 
-    ``Retry-After`` is honoured up to 60 s (``CappedRetry.retry_after_cap``).
+    ``Retry-After`` is honoured up to 60 s (``CappedRetry.retry_after_cap``). With
+    ``alertmanager``, ``resend_interval`` and ``generator_url`` shape the client contract
+    (module docstring); re-sends start once :meth:`bind` gives the channel the firing alerts.
     """
 
     def __init__(
@@ -56,6 +68,8 @@ class WebhookChannel:
         retries: int = 3,
         backoff_factor: float = 0.5,
         backoff_max: float = 30.0,
+        resend_interval: float = 60.0,
+        generator_url: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._url = url
@@ -65,9 +79,13 @@ class WebhookChannel:
         self._status = status
         self._timeout = (connect_timeout, read_timeout)
         self._clock = clock
-        self._queue: queue.Queue[Alert | None] = queue.Queue(maxsize=queue_size)
+        self._resend_interval = resend_interval
+        self._generator_url = generator_url
+        self._firing: Callable[[], list[Alert]] | None = None
+        self._next_resend = float("inf")
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._lock = threading.Lock()
-        self._counts = {"delivered": 0, "failed": 0, "dropped": 0}
+        self._counts = {"delivered": 0, "failed": 0, "dropped": 0, "resent": 0}
         self._last_ok: float | None = None
         self._last_failure: float | None = None
         self._last_error = ""
@@ -105,6 +123,18 @@ class WebhookChannel:
         except queue.Full:
             self._fail("queue full, alert dropped", counter="dropped")
 
+    def bind(self, firing: Callable[[], list[Alert]]) -> None:
+        """Re-send what ``firing()`` returns every ``resend_interval`` (alertmanager format).
+
+        The engine's own list is the source, so an alert whose resolution was dropped (queue
+        full) stops being re-sent and expires in Alertmanager at its ``endsAt``.
+        """
+        if self._format == "alertmanager":
+            self._firing = firing
+            self._next_resend = time.monotonic() + self._resend_interval
+            with contextlib.suppress(queue.Full):  # wake the sender to start its schedule
+                self._queue.put_nowait(_RESEND)
+
     def stats(self) -> dict[str, Any]:
         """Delivery counters for health output (never the URL)."""
         with self._lock:
@@ -132,22 +162,45 @@ class WebhookChannel:
     # --- the sender thread --------------------------------------------------------------
     def _run(self) -> None:
         while True:
-            alert = self._queue.get()
-            if alert is None or time.monotonic() > self._deadline:
+            wait = max(0.0, self._next_resend - time.monotonic())
+            try:
+                item = self._queue.get(timeout=None if wait == float("inf") else wait)
+            except queue.Empty:
+                item = _RESEND
+            if item is None or time.monotonic() > self._deadline:
                 return
             try:
-                self._deliver(alert)
+                if item is not _RESEND:
+                    self._deliver(self._body(item))
+                if time.monotonic() >= self._next_resend:
+                    self._resend()
             except Exception as exc:  # a bug here must not kill the sender thread
                 self._fail(f"unexpected {type(exc).__name__}")
 
-    def _deliver(self, alert: Alert) -> None:
+    def _body(self, alert: Alert) -> Any:
+        if self._format != "alertmanager":
+            return self._render(alert, self._service)
+        return [self._am_item(alert)]
+
+    def _am_item(self, alert: Alert) -> dict[str, Any]:
+        valid_for = VALID_FOR_RESENDS * self._resend_interval
+        return alertmanager_item(alert, self._service, now=self._clock(), valid_for=valid_for,
+                                 generator_url=self._generator_url)  # fmt: skip
+
+    def _resend(self) -> None:
+        self._next_resend = time.monotonic() + self._resend_interval
+        firing = self._firing() if self._firing is not None else []
+        if firing and self._deliver([self._am_item(a) for a in firing]):
+            with self._lock:
+                self._counts["resent"] += len(firing)
+
+    def _deliver(self, body: Any) -> bool:
         try:
-            body = self._render(alert, self._service)
             resp = self._session.post(self._url, json=body, timeout=self._timeout)
         except requests.RequestException as exc:
             # str(exc) would carry the URL (and its token): report the type only.
             self._fail(type(exc).__name__)
-            return
+            return False
         status = resp.status_code
         resp.close()
         if 200 <= status < 300:
@@ -158,8 +211,9 @@ class WebhookChannel:
             if recovered:
                 log.info("alert webhook delivering again")
             self._status.success(COMPONENT, detail="delivering")
-        else:
-            self._fail(f"HTTP {status}")
+            return True
+        self._fail(f"HTTP {status}")
+        return False
 
     def _fail(self, reason: str, counter: str = "failed") -> None:
         with self._lock:

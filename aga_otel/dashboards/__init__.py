@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from aga_otel.dashboards import aga
+from aga_otel.exporters.prometheus import DEFAULT_PREFIX
 
-__all__ = ["DASHBOARDS", "generate_dashboard", "iter_queries", "render"]
+__all__ = ["DASHBOARDS", "generate_dashboard", "iter_annotations", "iter_queries", "render"]
 
 # file name in dashboards/ → builder; one entry per committed dashboard.
 DASHBOARDS = {"aga-otel.json": aga.build}
@@ -31,9 +32,15 @@ def render(dashboard: dict[str, Any]) -> str:
     return json.dumps(dashboard, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def generate_dashboard(path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The AGA dashboard as a dict; also written as JSON to ``path`` when given."""
-    board = aga.build()
+def generate_dashboard(
+    path: str | os.PathLike | None = None, *, prefix: str = DEFAULT_PREFIX
+) -> dict[str, Any]:
+    """The AGA dashboard as a dict; also written as JSON to ``path`` when given.
+
+    ``prefix`` renames AGA's own metrics as ``prometheus_prefix`` does (``aga_*`` →
+    ``{prefix}_*``); the pipeline's ``aga_otel_*`` metrics keep their names.
+    """
+    board = aga.build(prefix)
     if path is not None:
         Path(path).write_text(render(board), encoding="utf-8")
     return board
@@ -48,3 +55,10 @@ def iter_queries(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
         for target in panel.get("targets", []):
             if target.get("expr"):
                 yield panel.get("title", ""), target["expr"]
+
+
+def iter_annotations(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """``(annotation name, expr)`` for every PromQL annotation (alert markers)."""
+    for item in dashboard.get("annotations", {}).get("list", []):
+        if item.get("expr"):
+            yield item["name"], item["expr"]

@@ -33,11 +33,32 @@ class Query:
 
 
 @dataclass(frozen=True)
+class Step:
+    """A threshold step: from ``value`` up (``None``: the base) the panel shows ``color``."""
+
+    value: float | None
+    color: str
+
+
+@dataclass(frozen=True)
+class ValueText:
+    """A value mapping: ``value`` is shown as ``text`` in ``color``."""
+
+    value: float
+    text: str
+    color: str
+
+
+@dataclass(frozen=True)
 class Panel:
-    """What a panel shows; its position is assigned by :func:`layout`."""
+    """What a panel shows; its position is assigned by :func:`layout`.
+
+    ``thresholds`` colour stats and gauges and are drawn as lines on time series;
+    ``mappings`` name discrete values (health states) in stats and state timelines.
+    """
 
     title: str
-    kind: str  # timeseries | stat | gauge | heatmap | bargauge
+    kind: str  # timeseries | stat | gauge | heatmap | bargauge | state-timeline
     queries: tuple[Query, ...]
     unit: str = "short"
     description: str = ""
@@ -46,6 +67,8 @@ class Panel:
     min: float | None = None
     max: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    thresholds: tuple[Step, ...] = ()
+    mappings: tuple[ValueText, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -152,7 +175,27 @@ _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
         "tooltip": {"mode": "single", "yHistogram": False, "showColorScale": False},
         "yAxis": {"axisPlacement": "left", "reverse": False},
     },
+    "state-timeline": {
+        "mergeValues": True,
+        "showValue": "auto",
+        "alignValue": "left",
+        "rowHeight": 0.9,
+        "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+        "tooltip": {"mode": "single", "sort": "none"},
+    },
 }  # fmt: skip
+
+
+def _thresholds(steps: tuple[Step, ...]) -> dict[str, Any]:
+    return {"mode": "absolute",
+            "steps": [{"color": s.color, "value": s.value} for s in steps]}  # fmt: skip
+
+
+def _mappings(values: tuple[ValueText, ...]) -> list[dict[str, Any]]:
+    options = {
+        f"{v.value:g}": {"text": v.text, "color": v.color, "index": i} for i, v in enumerate(values)
+    }
+    return [{"type": "value", "options": options}]
 
 
 def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
@@ -164,6 +207,17 @@ def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
     if panel.kind == "timeseries":
         defaults["custom"] = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10,
                               "showPoints": "never", "spanNulls": True}  # fmt: skip
+        if panel.thresholds:  # the alert thresholds as lines across the graph
+            defaults["custom"]["thresholdsStyle"] = {"mode": "line+area"}
+    if panel.kind == "state-timeline":
+        defaults["custom"] = {"fillOpacity": 80, "lineWidth": 0}
+    if panel.thresholds:
+        defaults["thresholds"] = _thresholds(panel.thresholds)
+        if panel.kind != "timeseries":
+            defaults["color"] = {"mode": "thresholds"}
+    if panel.mappings:
+        defaults["mappings"] = _mappings(panel.mappings)
+        defaults["color"] = {"mode": "thresholds"}
     options = {**_DEFAULT_OPTIONS[panel.kind], **panel.options}
     if panel.kind == "heatmap":
         # The heatmap reads its y unit from options, not from the field config.
@@ -202,8 +256,49 @@ def layout(rows: tuple[Row, ...]) -> list[dict[str, Any]]:
     return out
 
 
+def annotation(name: str, expr: str, color: str, title: str, text: str) -> dict[str, Any]:
+    """A Prometheus annotation: a marker on every panel while ``expr`` returns a series."""
+    return {
+        "name": name,
+        "datasource": DATASOURCE,
+        "enable": True,
+        "hide": False,
+        "iconColor": color,
+        "expr": expr,
+        "step": "$__interval",
+        "titleFormat": title,
+        "textFormat": text,
+        "useValueForTime": False,
+    }
+
+
+# Grafana's own annotations (its alerts, annotations added by hand), as a new dashboard has.
+BUILT_IN_ANNOTATION = {
+    "builtIn": 1,
+    "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+    "enable": True,
+    "hide": True,
+    "iconColor": "rgba(0, 211, 255, 1)",
+    "name": "Annotations & Alerts",
+    "type": "dashboard",
+}
+
+
+def link(title: str, url: str, tooltip: str, icon: str = "external link") -> dict[str, Any]:
+    """A dashboard link (top bar); keeps the time range and variables where they apply."""
+    return {"title": title, "type": "link", "url": url, "tooltip": tooltip, "icon": icon,
+            "targetBlank": False, "keepTime": True, "includeVars": False,
+            "asDropdown": False, "tags": []}  # fmt: skip
+
+
 def dashboard(
-    uid: str, title: str, rows: tuple[Row, ...], variables: list[dict], tags: list[str]
+    uid: str,
+    title: str,
+    rows: tuple[Row, ...],
+    variables: list[dict],
+    tags: list[str],
+    annotations: list[dict] | None = None,
+    links: list[dict] | None = None,
 ) -> dict[str, Any]:
     """The complete dashboard document, ready for provisioning or import."""
     return {
@@ -218,8 +313,8 @@ def dashboard(
         "refresh": "10s",
         "time": {"from": "now-15m", "to": "now"},
         "timepicker": {},
-        "annotations": {"list": []},
-        "links": [],
+        "annotations": {"list": [BUILT_IN_ANNOTATION, *(annotations or [])]},
+        "links": list(links or []),
         "templating": {"list": variables},
         "panels": layout(rows),
     }
