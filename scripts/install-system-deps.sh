@@ -5,6 +5,8 @@ set -euo pipefail
 NEEDED=(
   "prometheus prometheus"
   "promtool prometheus"
+  "chromium chromium"
+  "chromedriver chromium-driver"
 )
 missing=()
 for entry in "${NEEDED[@]}"; do
