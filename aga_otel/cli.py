@@ -64,7 +64,7 @@ def run_demo(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    explicit = {"service_name": "aga-demo"}
+    explicit = {"service_name": "aga-demo", "dashboard_enabled": True}
     if args.prometheus_port is not None:
         explicit["prometheus_port"] = args.prometheus_port
     if args.health_port is not None:
@@ -128,6 +128,10 @@ def _print_endpoints(stack, profile) -> None:
     health = getattr(stack.health, "port", None)
     if health:
         print(f"  health  : http://localhost:{health}{stack.config.health_path}  (/livez /readyz)")
+    from aga_otel.live import dashboard_url
+
+    if url := dashboard_url(stack):
+        print(f"  live    : {url}")
     if stack.config.otlp_endpoint:
         print(f"  OTLP    : {stack.config.otlp_protocol} -> {stack.config.otlp_endpoint}")
     print("  Ctrl-C to stop", flush=True)
