@@ -49,8 +49,10 @@ def main() -> int:
     stack = ObservabilityStack(plugin.event_bus, config, env={}).start()
     stack.bind_plugin(plugin)
     sim = WorkloadSimulator(
-        plugin, WorkloadProfile(layers=args.layers, steps_per_second=25, audit_probability=0.05),
-        seed=3, record=False,
+        plugin,
+        WorkloadProfile(layers=args.layers, steps_per_second=25, audit_probability=0.05),
+        seed=3,
+        record=False,
     )
     sim.start()
     stop = threading.Event()

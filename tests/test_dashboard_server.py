@@ -17,7 +17,6 @@ import pytest
 from conftest import local_config, simulate
 
 from aga_otel import ConfigError, ObservabilityConfig
-from aga_otel.contract import SimulatedPlugin
 from aga_otel.health import HealthMonitor
 from aga_otel.live import Broadcaster, DashboardApp, LiveModel, dashboard_url
 from aga_otel.live.broadcast import THREAD_NAME
@@ -168,8 +167,12 @@ def test_stream_sends_history_then_one_update_per_snapshot(plugin, make_stack):
     assert second["identity"]["model"] == "sim-llama"
     assert second["identity"]["service"] == "aga"
     assert second["gauges"]["aga_knowledge_count"] == len(plugin._knowledge)
-    assert second["audit"] and second["audit"][0]["operation"] in {"register", "attach",
-                                                                    "unregister", "config_change"}
+    assert second["audit"] and second["audit"][0]["operation"] in {
+        "register",
+        "attach",
+        "unregister",
+        "config_change",
+    }
     assert {c["name"] for c in second["health"]["checks"]} >= {"pipeline.worker", "dashboard"}
     # a page that connects later gets the points kept so far
     late = Stream(stack.health.port)

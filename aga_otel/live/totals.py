@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from operator import add
 
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, MetricsData, Sum
 
@@ -28,6 +29,7 @@ BREAKDOWNS = {
 DISTRIBUTIONS = ("forward_duration", "gate_value", "entropy_value", "retrieval_score")
 
 _BY_NAME = {spec.name: spec for spec in sc.METRICS}
+_PROM = {spec.key: spec.prometheus_name for spec in sc.METRICS}
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,6 @@ class Totals:
     gauges: dict[str, float] = field(default_factory=dict)
     labels: dict[str, dict[str, str]] = field(default_factory=dict)  # info gauges' attributes
     forward: dict[str, tuple[float, float]] = field(default_factory=dict)  # layer: applied, all
-    latency: dict[str, HistogramTotals] = field(default_factory=dict)  # layer -> seconds
     histograms: dict[str, HistogramTotals] = field(default_factory=dict)  # semconv key
 
 
@@ -55,14 +56,15 @@ def read_totals(data: MetricsData | None) -> Totals:
             for metric in sm.metrics:
                 spec = _BY_NAME.get(metric.name)
                 points = list(getattr(metric.data, "data_points", ()))
-                times.extend(p.time_unix_nano for p in points)
+                if points:  # one collection stamps all of its points with one time
+                    times.append(points[0].time_unix_nano)
                 if spec is not None and points:
                     _add(out, spec, metric.data, points)
     return replace(out, time=max(times) / 1e9) if times else out
 
 
 def _add(out: Totals, spec: sc.MetricSpec, data: object, points: list) -> None:
-    prom = spec.prometheus_name
+    prom = _PROM[spec.key]
     if isinstance(data, Sum) and data.is_monotonic:
         out.counters[prom] = float(sum(p.value for p in points))
         attr = BREAKDOWNS.get(spec.key)
@@ -77,15 +79,8 @@ def _add(out: Totals, spec: sc.MetricSpec, data: object, points: list) -> None:
                 applied, total = out.forward.get(layer, (0.0, 0.0))
                 hit = p.attributes.get(sc.ATTR_APPLIED) == "true"
                 out.forward[layer] = (applied + p.value * hit, total + p.value)
-    elif isinstance(data, Histogram):
-        if spec.key == "forward_duration":
-            for p in points:
-                out.latency[_layer(p.attributes)] = _merge(out.latency.get(_layer(p.attributes)), p)
-        if spec.key in DISTRIBUTIONS:
-            merged = None
-            for p in points:
-                merged = _merge(merged, p)
-            out.histograms[spec.key] = merged
+    elif isinstance(data, Histogram) and spec.key in DISTRIBUTIONS:
+        out.histograms[spec.key] = _summed(points)
     elif isinstance(data, (Sum, Gauge)):
         if spec.attributes and spec.key == "build_info":
             out.labels[prom] = {k: str(v) for k, v in points[0].attributes.items()}
@@ -97,12 +92,15 @@ def _layer(attributes: Mapping) -> str:
     return str(attributes.get(sc.ATTR_LAYER, ALL_LAYERS))
 
 
-def _merge(acc: HistogramTotals | None, point) -> HistogramTotals:
-    bounds = tuple(point.explicit_bounds)
-    if acc is None or acc.bounds != bounds:  # one instrument has one bucket layout
-        return HistogramTotals(bounds, tuple(point.bucket_counts), point.count, point.sum)
-    counts = tuple(a + b for a, b in zip(acc.counts, point.bucket_counts))
-    return HistogramTotals(bounds, counts, acc.count + point.count, acc.sum + point.sum)
+def _summed(points: list) -> HistogramTotals:
+    """One histogram from all attribute sets (an instrument has one bucket layout)."""
+    bounds = tuple(points[0].explicit_bounds)
+    counts, count, total = list(points[0].bucket_counts), 0, 0.0
+    for p in points[1:]:
+        counts = list(map(add, counts, p.bucket_counts))  # C-speed: this runs every second
+    for p in points:
+        count, total = count + p.count, total + p.sum
+    return HistogramTotals(bounds, tuple(counts), count, total)
 
 
 def layer_order(layers) -> list[str]:

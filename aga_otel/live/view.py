@@ -68,20 +68,17 @@ def window_view(new: Totals, old: Totals | None) -> dict[str, Any]:
         d = _delta(new.counters.get(prom, 0.0), base.counters.get(prom))
         out[name] = d / seconds if seconds else None
     layers, applied_all, total_all = [], 0.0, 0.0
-    for layer in layer_order(set(new.forward) | set(new.latency)):
+    for layer in layer_order(new.forward):
         applied, total = new.forward.get(layer, (0.0, 0.0))
         old_applied, old_total = base.forward.get(layer, (0.0, 0.0))
         if old_total > total:  # restarted
             old_applied = old_total = 0.0
         applied, total = applied - old_applied, total - old_total
         applied_all, total_all = applied_all + applied, total_all + total
-        lat = new.latency.get(layer)
-        lat = lat.minus(base.latency.get(layer)) if lat is not None else None
         layers.append({
             "layer": layer,
             "activation": _share(applied, total),
             "forward_per_s": total / seconds if seconds else None,
-            "p95_ms": _percentiles_ms(lat)["p95"],
         })  # fmt: skip
     out["layers"] = layers
     out["activation"] = _share(applied_all, total_all)
@@ -154,8 +151,11 @@ def audit_view(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for e in entries:
         details = e.get("details")
-        text = details if isinstance(details, str) else json.dumps(details, default=str,
-                                                                   sort_keys=True)
+        text = (
+            details
+            if isinstance(details, str)
+            else json.dumps(details, default=str, sort_keys=True)
+        )
         if len(text) > AUDIT_DETAIL_CHARS:
             text = text[: AUDIT_DETAIL_CHARS - 1] + "…"
         rows.append({

@@ -18,10 +18,11 @@ function fmtNum(v, digits = 3) {
   return Number(v.toPrecision(digits)).toString();
 }
 const fmtPct = (v) => (isNum(v) ? (v * 100).toFixed(1) + " %" : "—");
-function fmtTime(unix) {
+function fmtTime(unix, ms = true) {
   if (!isNum(unix)) return "—";
   const d = new Date(unix * 1000);
-  return d.toLocaleTimeString("en-GB", { hour12: false }) + "." + String(d.getMilliseconds()).padStart(3, "0");
+  const hms = d.toLocaleTimeString("en-GB", { hour12: false });
+  return ms ? hms + "." + String(d.getMilliseconds()).padStart(3, "0") : hms;
 }
 function setText(el, text) { if (el && el.textContent !== text) el.textContent = text; }
 function el(tag, text, cls) {
@@ -88,13 +89,13 @@ function timeAxis(ctx, box, t1) {
 function lineChart(canvas, series, opts = {}) {
   const { ctx, w, h } = surface(canvas);
   const pts = state.points;
-  const box = { l: 44, t: 6, w: w - 52, h: h - 22 };
+  const box = { l: 44, t: 6, w: w - 52, h: h - (opts.noTimeAxis ? 10 : 22) };
   const t1 = pts.length ? pts[pts.length - 1].t : 0;
   let max = opts.max || 0;
   if (!opts.max) for (const p of pts) for (const s of series) if (isNum(p[s.key])) max = Math.max(max, p[s.key]);
   const yMax = opts.max || niceMax(max);
   frame(ctx, box, yMax, opts.fmtY || ((v) => fmtNum(v, 2)));
-  const x = timeAxis(ctx, box, t1);
+  const x = opts.noTimeAxis ? (t) => box.l + box.w * (1 - (t1 - t) / SPAN_S) : timeAxis(ctx, box, t1);
   for (const s of series) {
     ctx.strokeStyle = COLORS[s.color]; ctx.lineWidth = 1.6; ctx.beginPath();
     let pen = false, lastT = null;
@@ -168,7 +169,8 @@ function renderCounters(u) {
   setText($("rate-events"), fmtNum(w.events_per_s) + " /s");
   setText($("activation"), fmtPct(w.activation));
   const l = w.latency_ms || {};
-  setText($("latency"), [l.p50, l.p95, l.p99].map((v) => fmtNum(v, 3)).join(" · "));
+  setText($("latency-p99"), isNum(l.p99) ? fmtNum(l.p99, 3) + " ms" : "—");
+  setText($("latency-rest"), `p50 ${fmtNum(l.p50, 3)} · p95 ${fmtNum(l.p95, 3)} ms`);
   const b = u.breakdowns || {};
   setText($("drops-by-reason"), breakdown(b.aga_otel_events_dropped_total));
   setText($("failures-by-exporter"), breakdown(b.aga_otel_export_failures_total));
@@ -196,7 +198,7 @@ function renderAlerts(a) {
   const rows = [];
   for (const r of firing.concat(resolved)) {
     const stateCell = td(r.state, "s-" + r.state);
-    const tr = [stateCell, td(r.rule), td(r.severity, "s-" + r.severity), td(r.message), td(fmtTime(r.state === "firing" ? r.since : r.at))];
+    const tr = [stateCell, td(r.rule), td(r.severity, "s-" + r.severity), td(r.message), td(fmtTime(r.state === "firing" ? r.since : r.at, false))];
     rows.push(tr);
   }
   fillRows($("alerts"), rows, a ? "no alert firing" : "alerting is off", 5);
@@ -225,7 +227,7 @@ function renderCharts(u) {
   lineChart($("chart-latency"), [
     { key: "p50", color: "c1" }, { key: "p95", color: "c2" }, { key: "p99", color: "c3" },
   ], { fmtY: (v) => fmtNum(v, 2) });
-  lineChart($("chart-activation"), [{ key: "activation", color: "c1" }], { max: 1, fmtY: (v) => Math.round(v * 100) + "%" });
+  lineChart($("chart-activation"), [{ key: "activation", color: "c1" }], { max: 1, fmtY: (v) => Math.round(v * 100) + "%", noTimeAxis: true });
   heatmap($("chart-layers"));
   const d = w.distributions || {};
   bars($("chart-gate"), d.gate, (b) => fmtNum(b, 2), "c1");
