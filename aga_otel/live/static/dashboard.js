@@ -3,7 +3,13 @@
 // server is written with textContent, never parsed as HTML.
 "use strict";
 
-const SPAN_S = 300; // the time series show the last 5 minutes
+const SPAN_S = 300; // the time series keep the last 5 minutes
+// ... and show what they have of it: 1 minute at least, growing in whole minutes.
+function span() {
+  const pts = state.points;
+  const have = pts.length ? pts[pts.length - 1].t - pts[0].t : 0;
+  return Math.min(SPAN_S, Math.max(60, Math.ceil(have / 60) * 60));
+}
 const COLORS = { c1: "#5ab0ff", c2: "#f2b84b", c3: "#ff6b6b", c4: "#6fd08c" };
 const state = { points: [], updates: 0 };
 
@@ -71,20 +77,26 @@ function niceMax(v) {
 function frame(ctx, box, yMax, fmtY) {
   ctx.strokeStyle = "#26313d"; ctx.fillStyle = "#8896a5"; ctx.lineWidth = 1;
   ctx.textAlign = "right"; ctx.textBaseline = "middle";
-  const ticks = box.h < 80 ? 2 : 4;
+  const ticks = box.h < 100 ? 2 : 4;
   for (let i = 0; i <= ticks; i++) {
     const y = box.t + box.h - (box.h * i) / ticks;
     ctx.beginPath(); ctx.moveTo(box.l, y + 0.5); ctx.lineTo(box.l + box.w, y + 0.5); ctx.stroke();
     ctx.fillText(fmtY((yMax * i) / ticks), box.l - 4, y);
   }
 }
+function timeX(box, t1) {
+  const width = span();
+  return (t) => box.l + box.w * (1 - (t1 - t) / width);
+}
 function timeAxis(ctx, box, t1) {
   ctx.textAlign = "center"; ctx.textBaseline = "top"; ctx.fillStyle = "#8896a5";
-  for (let m = 0; m <= SPAN_S / 60; m++) {
-    const x = box.l + box.w * (1 - (m * 60) / SPAN_S);
-    ctx.fillText(m === 0 ? "now" : "-" + m + "m", x, box.t + box.h + 3);
+  const width = span(), step = width <= 60 ? 15 : width <= 120 ? 30 : 60;
+  for (let s = 0; s <= width; s += step) {
+    const x = box.l + box.w * (1 - s / width);
+    const label = s === 0 ? "now" : step === 60 ? "-" + s / 60 + "m" : "-" + s + "s";
+    ctx.fillText(label, x, box.t + box.h + 3);
   }
-  return (t) => box.l + box.w * (1 - (t1 - t) / SPAN_S);
+  return timeX(box, t1);
 }
 function lineChart(canvas, series, opts = {}) {
   const { ctx, w, h } = surface(canvas);
@@ -95,14 +107,14 @@ function lineChart(canvas, series, opts = {}) {
   if (!opts.max) for (const p of pts) for (const s of series) if (isNum(p[s.key])) max = Math.max(max, p[s.key]);
   const yMax = opts.max || niceMax(max);
   frame(ctx, box, yMax, opts.fmtY || ((v) => fmtNum(v, 2)));
-  const x = opts.noTimeAxis ? (t) => box.l + box.w * (1 - (t1 - t) / SPAN_S) : timeAxis(ctx, box, t1);
+  const x = opts.noTimeAxis ? timeX(box, t1) : timeAxis(ctx, box, t1);
   for (const s of series) {
     ctx.strokeStyle = COLORS[s.color]; ctx.lineWidth = 1.6; ctx.beginPath();
     let pen = false, lastT = null;
     for (const p of pts) {
       const v = p[s.key];
-      if (!isNum(v) || p.t < t1 - SPAN_S || (lastT !== null && p.t - lastT > 5)) { pen = false; }
-      if (isNum(v) && p.t >= t1 - SPAN_S) {
+      if (!isNum(v) || p.t < t1 - span() || (lastT !== null && p.t - lastT > 5)) { pen = false; }
+      if (isNum(v) && p.t >= t1 - span()) {
         const y = box.t + box.h - (box.h * Math.min(v, yMax)) / yMax;
         if (pen) ctx.lineTo(x(p.t), y); else ctx.moveTo(x(p.t), y);
         pen = true;
@@ -121,9 +133,9 @@ function heatmap(canvas) {
   if (!layers.length) return;
   const t1 = last.t, rowH = box.h / layers.length;
   const x = timeAxis(ctx, box, t1);
-  const colW = Math.max(2, box.w / SPAN_S + 0.5);
+  const colW = Math.max(2, box.w / span() + 0.5);
   for (const p of pts) {
-    if (p.t < t1 - SPAN_S) continue;
+    if (p.t < t1 - span()) continue;
     layers.forEach((layer, i) => {
       const v = p.layers[layer];
       if (!isNum(v)) return;
