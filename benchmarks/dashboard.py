@@ -14,19 +14,12 @@ import argparse
 import statistics
 import time
 
+from alerts import cpu_us  # benchmarks/alerts.py: CPU microseconds per call
+
 from aga_otel.config import ObservabilityConfig
 from aga_otel.contract import SimulatedPlugin, WorkloadProfile, WorkloadSimulator
 from aga_otel.live import Broadcaster, LiveModel
 from aga_otel.stack import ObservabilityStack
-
-
-def cpu_us(fn, n: int) -> list[float]:
-    samples = []
-    for _ in range(n):
-        t0 = time.thread_time_ns()
-        fn()
-        samples.append((time.thread_time_ns() - t0) / 1000)
-    return samples
 
 
 def line(label: str, samples: list[float]) -> None:
