@@ -349,3 +349,72 @@ def test_demo_prints_the_dashboard_url_and_serves_it():
     finally:
         proc.kill()
     assert proc.returncode == 0
+
+
+def test_a_client_that_stops_reading_is_dropped_after_the_socket_timeout():
+    import socket
+
+    hub = Broadcaster(lambda: b"x" * 1_000_000, interval=0.02)  # fills socket buffers fast
+    app = DashboardApp(hub, lambda: b"{}")
+    cfg = ObservabilityConfig(health_host="127.0.0.1", health_port=0)
+    monitor = HealthMonitor(cfg, StatusBoard(), None, plugin=lambda: None, bridge_stats=dict,
+                            ready=lambda: True, request_timeout=0.5)  # fmt: skip
+    monitor.start_server()
+    monitor.mount("/dashboard", app)
+    try:
+        with socket.socket() as stalled:
+            stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stalled.connect(("127.0.0.1", monitor.port))
+            stalled.sendall(b"GET /dashboard/events HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert wait_for(lambda: hub.stats()["clients"] == 1, 5.0)
+            # never read: the server's write times out and the slot is freed
+            assert wait_for(lambda: hub.stats()["clients"] == 0, 15.0)
+        assert wait_for(lambda: not hub.stats()["running"], 5.0)
+    finally:
+        monitor.shutdown(2.0)
+
+
+def test_mount_prefixes_are_path_segments():
+    cfg = ObservabilityConfig(health_host="127.0.0.1", health_port=0)
+    monitor = HealthMonitor(cfg, StatusBoard(), None, plugin=lambda: None, bridge_stats=dict,
+                            ready=lambda: True)  # fmt: skip
+    for bad in ("dashboard", "/dashboard/", ""):
+        with pytest.raises(ValueError):
+            monitor.mount(bad, lambda environ, start_response: [])
+
+
+def test_dashboard_without_its_port_degrades_and_the_stack_runs(plugin, make_stack, caplog):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with caplog.at_level(logging.ERROR, logger="aga_otel"):
+            stack = make_stack(plugin.event_bus, dash_config(health_port=port))
+    state = stack.status.get("dashboard")
+    assert state.status.label == "degraded" and "no health server" in state.detail
+    assert any("dashboard not served" in r.getMessage() for r in caplog.records)
+    assert dashboard_url(stack) is None
+    simulate(plugin, steps=5, layers=2)
+    assert stack.force_flush() and stack.get_stats()["bridge"]["received"] > 0
+
+
+def test_a_failing_update_is_logged_once_and_the_loop_goes_on(caplog):
+    calls = {"n": 0}
+
+    def produce() -> bytes:
+        calls["n"] += 1
+        if calls["n"] <= 3:
+            raise RuntimeError("snapshot failed")
+        return b'{"ok":true}'
+
+    hub = Broadcaster(produce, interval=0.02)
+    with caplog.at_level(logging.DEBUG, logger="aga_otel.live.broadcast"):
+        sub = hub.subscribe()
+        assert sub.next(5.0) == b'{"ok":true}'
+    sub.close()
+    hub.close()
+    assert hub.stats()["failures"] == 3
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "dashboard update failed" in errors[0].getMessage()
