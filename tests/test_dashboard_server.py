@@ -418,3 +418,16 @@ def test_a_failing_update_is_logged_once_and_the_loop_goes_on(caplog):
     assert hub.stats()["failures"] == 3
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "dashboard update failed" in errors[0].getMessage()
+
+
+@pytest.mark.parametrize("setting", ["health_enabled: false", "dashboard_enabled: false"])
+def test_demo_leaves_the_dashboard_to_a_config_file(tmp_path, setting):
+    config = tmp_path / "demo.yaml"
+    config.write_text(f"{setting}\nprometheus_port: 0\nhealth_port: 0\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "aga_otel", "demo", "--duration", "1", "--quiet",
+         "--config", str(config)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "metrics :" in out.stdout and "live    :" not in out.stdout
