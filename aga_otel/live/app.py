@@ -112,7 +112,7 @@ class DashboardApp:
                           [("Retry-After", "10")])  # fmt: skip
         start_response("200 OK", [("Content-Type", "text/event-stream; charset=utf-8"),
                                   ("X-Accel-Buffering", "no"), *_SECURITY_HEADERS])  # fmt: skip
-        return [b""] if sub is None else self._stream(sub)
+        return [b""] if sub is None else _Response(self._stream(sub), sub)
 
     def _stream(self, sub) -> Iterator[bytes]:
         try:
@@ -128,6 +128,23 @@ class DashboardApp:
 
     def close(self) -> None:
         self.broadcaster.close()
+
+
+class _Response:
+    """The stream as a WSGI result whose ``close()`` frees the client's slot even when the
+    server fails before iterating it (a generator's ``finally`` would not run then)."""
+
+    def __init__(self, chunks: Iterator[bytes], sub) -> None:
+        self._chunks, self._sub = chunks, sub
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        try:
+            self._chunks.close()
+        finally:
+            self._sub.close()
 
 
 def _file(start_response, body: bytes, ctype: str, head: bool, extra=()) -> list[bytes]:
