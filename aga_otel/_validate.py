@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -16,6 +17,7 @@ OPERATORS = (">", "<", ">=", "<=", "==")
 SEVERITIES = ("info", "warning", "critical")
 RULE_KINDS = ("threshold", "adaptive")
 MAX_DOCUMENTS = 1000  # upper bound of knowledge_max_documents: keeps spans and rows small
+_TOKEN = re.compile(r"[A-Za-z0-9._~-]{8,256}")
 # Metric names are a fixed contract shared with the dashboards and alert rules, so the
 # prefix is not configurable (rejected rather than half-applied).
 PREFIXES = ("aga",)
@@ -111,6 +113,7 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         "tracing_enabled",
         "audit_required",
         "knowledge_ids_enabled",
+        "dashboard_enabled",
     )
     for name in bools:
         _check(_is_bool(getattr(c, name)), name, getattr(c, name), "true or false")
@@ -260,6 +263,19 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         "trace_forward_sample_rate",
         c.trace_forward_sample_rate,
         "a number in [0, 1]",
+    )
+    _check(
+        not c.dashboard_enabled or c.health_enabled,
+        "dashboard_enabled",
+        c.dashboard_enabled,
+        "false, or true together with health_enabled (it is served on the health port)",
+    )
+    token = c.dashboard_token
+    _check(
+        token is None or (isinstance(token, str) and _TOKEN.fullmatch(token) is not None),
+        "dashboard_token",
+        "<hidden>" if isinstance(token, str) else token,  # never echo a secret
+        "unset, or 8-256 characters of A-Z a-z 0-9 . _ ~ - (it travels in URLs and cookies)",
     )
     names = [r.name for r in c.alert_rules]
     dup = next((n for n in names if names.count(n) > 1), None)

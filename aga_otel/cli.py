@@ -79,7 +79,8 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         config = ObservabilityConfig(**explicit)
         plugin = SimulatedPlugin()
-        stack = ObservabilityStack(plugin.event_bus, config.resolve(config_file=args.config))
+        config = _with_dashboard(config.resolve(config_file=args.config), args.config)
+        stack = ObservabilityStack(plugin.event_bus, config)
     except ConfigError as exc:
         print(f"aga-otel demo: {exc}", file=sys.stderr)
         return 2
@@ -108,6 +109,16 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_dashboard(config, config_file):
+    """The demo serves the live dashboard unless health is off or the config file decides."""
+    from aga_otel.config import ObservabilityConfig
+
+    from_file = ObservabilityConfig.from_file(config_file).explicit_fields if config_file else ()
+    if config.health_enabled and "dashboard_enabled" not in from_file:
+        return config.replace(dashboard_enabled=True)
+    return config
+
+
 def _request_spans(stack):
     """With tracing on, each simulated decoding step runs in a 'request' span of the
     demo's own, so AGA's spans, log records and exemplars have a parent to point at."""
@@ -125,9 +136,13 @@ def _print_endpoints(stack, profile) -> None:
     )
     if stack.prometheus is not None and stack.prometheus.port is not None:
         print(f"  metrics : http://localhost:{stack.prometheus.port}/metrics")
+    from aga_otel.live import dashboard_url
+
     health = getattr(stack.health, "port", None)
     if health:
         print(f"  health  : http://localhost:{health}{stack.config.health_path}  (/livez /readyz)")
+    if url := dashboard_url(stack):
+        print(f"  live    : {url}")
     if stack.config.otlp_endpoint:
         print(f"  OTLP    : {stack.config.otlp_protocol} -> {stack.config.otlp_endpoint}")
     print("  Ctrl-C to stop", flush=True)

@@ -138,6 +138,9 @@ class ObservabilityConfig:
     health_path: str = "/health"
     server_tls_certfile: str | None = None
     server_tls_keyfile: str | None = None
+    # --- live dashboard (aga_otel/live, served on the health server's port) ---------------
+    dashboard_enabled: bool = False
+    dashboard_token: str | None = None
     # --- traces -------------------------------------------------------------------------
     tracing_enabled: bool = False
     trace_forward_sample_rate: float = 0.0

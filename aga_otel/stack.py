@@ -24,6 +24,7 @@ from aga_otel.config import ObservabilityConfig
 from aga_otel.exporters.otlp import ExporterConsumer, create_metric_exporter, signal_enabled
 from aga_otel.exporters.prometheus import PrometheusEndpoint
 from aga_otel.health import build_health
+from aga_otel.live import attach_dashboard
 from aga_otel.logs import build_log_pipeline
 from aga_otel.metrics.gauges import register_gauges
 from aga_otel.metrics.reader import SharedMetricReader, feed_foreign_reader
@@ -179,6 +180,7 @@ class ObservabilityStack:
                 self.reader.add_consumer(self.health)
                 if not child:  # a forked child never rebinds the parent's port
                     self.health.start_server()
+                    attach_dashboard(self)  # issue 17: /dashboard when dashboard_enabled
 
     def _start_metric_sinks(self, failures, child: bool) -> None:
         cfg, reader = self.config, self.reader

@@ -10,6 +10,8 @@ NEEDED=(
   "prometheus-alertmanager prometheus-alertmanager" # Debian names the binary so
   "amtool prometheus-alertmanager"
   "docker-compose docker-compose"
+  "chromium chromium"
+  "chromedriver chromium-driver"
 )
 # Debian keeps PostgreSQL's server programs off PATH, in /usr/lib/postgresql/<version>/bin.
 have() { command -v "$1" >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/$1" >/dev/null; }

@@ -99,6 +99,7 @@ class HealthMonitor:
         self._refresh_lock = threading.Lock()
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._mounts: dict[str, Callable] = {}  # replaced, never mutated: read per request
         self._closed = False
         self._snapshot_warned = False
         self._register_gauge(meter)
@@ -241,7 +242,7 @@ class HealthMonitor:
             ctx = None
             if cfg.server_tls_certfile:
                 ctx = server_ssl_context(cfg.server_tls_certfile, cfg.server_tls_keyfile)
-            app = make_health_app(self, cfg.health_path)
+            app = make_health_app(self, cfg.health_path, lambda: self._mounts)
             self._server, self._thread = start_health_server(
                 app, host, port, ssl_context=ctx, request_timeout=self.request_timeout
             )
@@ -262,6 +263,24 @@ class HealthMonitor:
         self.status.success(SERVER_COMPONENT, f"{scheme} on {host}:{self.port}")
         return self.port
 
+    def mount(self, prefix: str, app: Callable) -> None:
+        """Serve the WSGI ``app`` at ``prefix`` and below on the health server's port.
+
+        ``app.close()``, if it exists, is called on ``shutdown()``, so long-lived responses
+        such as the dashboard's event streams end with the server.
+        """
+        if not prefix.startswith("/") or prefix.endswith("/"):
+            raise ValueError(f"mount prefix must start and not end with '/': {prefix!r}")
+        self._mounts = {**self._mounts, prefix: app}
+
+    def _close_mounts(self) -> None:
+        mounts, self._mounts = self._mounts, {}
+        for prefix, app in mounts.items():
+            try:
+                getattr(app, "close", lambda: None)()
+            except Exception:
+                logger.warning("health: closing the app at %s failed", prefix, exc_info=True)
+
     def close_inherited(self) -> None:
         """In a forked child: close the inherited listening socket, wait for no thread.
 
@@ -269,6 +288,7 @@ class HealthMonitor:
         for them. The parent's server is untouched (closing a copy of the fd).
         """
         self._closed = True
+        self._mounts = {}  # dropped, not closed: their threads and locks are the parent's
         server, self._server, self._thread = self._server, None, None
         if server is not None:
             server.server_close()
@@ -276,6 +296,7 @@ class HealthMonitor:
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop the server and the check workers; idempotent, bounded by ``timeout``."""
         self._closed = True
+        self._close_mounts()
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is not None:

@@ -15,7 +15,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from socketserver import TCPServer, ThreadingMixIn
 from typing import Any, Protocol
@@ -43,13 +43,25 @@ class HealthSource(Protocol):
     def report(self, verbose: bool = False) -> dict: ...
 
 
-def make_health_app(source: HealthSource, health_path: str = "/health") -> Callable:
-    """A WSGI app serving ``/livez``, ``/readyz``, ``health_path`` and ``/healthz``."""
+def make_health_app(
+    source: HealthSource,
+    health_path: str = "/health",
+    mounts: Callable[[], Mapping[str, Callable]] | None = None,
+) -> Callable:
+    """A WSGI app serving ``/livez``, ``/readyz``, ``health_path`` and ``/healthz``.
+
+    ``mounts()`` returns ``{prefix: wsgi_app}``: a request for ``prefix`` or anything below
+    it goes to that app (the live dashboard mounts ``/dashboard`` this way). It is asked on
+    every request, so apps can be mounted while the server runs.
+    """
     routes = {LIVE_PATH: "live", READY_PATH: "ready", ALIAS_PATH: "health", health_path: "health"}
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO") or "/"
+        for prefix, mounted in (mounts() if mounts is not None else {}).items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return mounted(environ, start_response)
         route = routes.get(path if path == "/" else path.rstrip("/"))
         head = method == "HEAD"
         if route is None:
