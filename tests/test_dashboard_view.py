@@ -7,8 +7,8 @@ import math
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from aga_otel import semconv as sc
 from aga_otel.alerts.model import Alert, AlertState
@@ -24,6 +24,7 @@ from aga_otel.live.view import (
     identity_view,
     window_view,
 )
+from aga_otel.metrics.reader import SharedMetricReader
 from aga_otel.metrics.recorder import MetricsRecorder
 
 FWD, RES = sc.prom("forward"), sc.prom("retrieval_results")
@@ -45,12 +46,14 @@ def totals(t, applied=0, seen=0, lat=(0, 0, 0), results=0.0, layer="0"):
 
 # --- read_totals: a real SDK snapshot in, totals out --------------------------------------
 def snapshot_after(events, per_layer=True):
-    reader = InMemoryMetricReader()
-    provider = MeterProvider(resource=Resource.create({"service.name": "svc"}),
-                             metric_readers=[reader])  # fmt: skip
+    """A snapshot as the stack's shared reader takes it (forward metrics produced in bulk)."""
+    resource = Resource.create({"service.name": "svc"})
+    reader = SharedMetricReader()
+    provider = MeterProvider(resource=resource, metric_readers=[reader])
     recorder = MetricsRecorder(provider.get_meter("t"), per_layer=per_layer)
+    reader.add_producer(recorder.forward, resource, InstrumentationScope("t"))
     recorder.handle_batch([Event(t, 1.0, d) for t, d in events])
-    return reader.get_metrics_data()
+    return reader.snapshot()
 
 
 def fwd(layer, applied, latency_us, gate=0.5, entropy=1.0):
