@@ -57,6 +57,7 @@ class AuditWriter:
         self.accepted = self.written = self.dropped = self.write_failures = self.pruned = 0
         self.lost_after_close = 0
         self._closed = False
+        self._close_on_exit = False
         status.register(COMPONENT, f"{store.backend} store")
 
     def start(self) -> None:
@@ -206,6 +207,9 @@ class AuditWriter:
             if self.prune_every is not None and time.monotonic() >= self._next_prune:
                 self._next_prune = time.monotonic() + self.prune_every
                 self.prune_now()
+        if self._close_on_exit:  # shutdown left the store to this thread (it was busy)
+            with contextlib.suppress(Exception):
+                self.store.close()
 
     def shutdown(self, timeout: float = 5.0) -> bool:
         """Stop the thread and write everything accepted, within ``timeout`` seconds.
@@ -218,8 +222,8 @@ class AuditWriter:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        ok = self._thread is None or not self._thread.is_alive()
-        ok = self.flush(deadline) and ok
+        busy = self._thread is not None and self._thread.is_alive()
+        ok = self.flush(deadline) and not busy
         with self._lock:
             self._closed = True
             left = len(self._backlog)
@@ -230,8 +234,12 @@ class AuditWriter:
                 "audit shutdown: %d accepted records not written (%s store)", left,
                 self.store.backend,
             )  # fmt: skip
-        with contextlib.suppress(Exception):
-            self.store.close()
+        if busy:  # closing would wait for its write: the thread closes when it ends
+            self._close_on_exit = True
+            busy = self._thread.is_alive()  # it may have ended meanwhile
+        if not busy:
+            with contextlib.suppress(Exception):
+                self.store.close()
         return ok and not left
 
     def stats(self) -> dict:
