@@ -18,6 +18,7 @@ from typing import Any
 
 from aga_otel._config_sources import env_layer, file_layer
 from aga_otel._validate import ConfigError, validate_config, validate_rule
+from aga_otel.redaction import SENSITIVE_WORDS
 
 __all__ = ["ALERT_METRICS", "AlertRuleConfig", "ConfigError", "ObservabilityConfig"]
 
@@ -115,7 +116,7 @@ class ObservabilityConfig:
     audit_retention_days: float = 90
     audit_flush_interval: float = 10.0
     audit_batch_size: int = 100
-    audit_redact_keys: tuple[str, ...] = ("password", "secret", "token", "api_key")
+    audit_redact_keys: tuple[str, ...] = SENSITIVE_WORDS
     audit_max_detail_bytes: int = 16384
     # --- alerts -------------------------------------------------------------------------
     alert_enabled: bool = True

@@ -15,7 +15,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from aga_otel.audit.sanitize import canonical_json, clean_text, sanitize_details
+from aga_otel.audit.sanitize import (
+    canonical_json,
+    clean_text,
+    redact_free_text,
+    sanitize_details,
+)
+from aga_otel.redaction import SENSITIVE_WORDS
 
 GENESIS_HASH = "0" * 64
 
@@ -39,7 +45,7 @@ def make_record(
     success: Any,
     error: Any,
     details: Any,
-    redact_keys: Iterable[str] = (),
+    redact_keys: Iterable[str] = SENSITIVE_WORDS,
     max_detail_bytes: int = 16384,
     source: Any = "aga-core",
 ) -> AuditRecord:
@@ -49,7 +55,7 @@ def make_record(
         timestamp=timestamp,
         operation=clean_text(operation, 256),
         success=success is True,
-        error=None if error is None else clean_text(error, 4096),
+        error=None if error is None else redact_free_text(clean_text(error, 4096)),
         details=safe,
         details_json=text,
         source=clean_text(source, 256),

@@ -3,7 +3,10 @@
 aga-core puts arbitrary user dicts in ``details`` (``metadata`` of a registered item), so
 values may be bytes, sets, tensors, NaN, cycles, huge strings or deep nests. Everything
 becomes plain JSON (str/int/float/bool/None/list/dict with str keys) before it is hashed,
-stored or exported, and configured keys are masked wherever they appear.
+stored or exported. Secrets are masked wherever they appear (:mod:`aga_otel.redaction`):
+values under a sensitive key (``db_password``, ``apiKey``, ``Authorization`` ...) at any
+depth, inside lists too, and credentials in free text (``password=...``, ``Bearer ...``,
+``user:password@`` in a URL).
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
+
+from aga_otel.redaction import SENSITIVE_WORDS, is_sensitive_key, redact_text, sensitive_words
 
 REDACTED = "***"
 MAX_DEPTH = 16
@@ -37,9 +43,20 @@ def _safe_str(value: Any) -> str:
         return f"<unprintable {type(value).__name__}>"
 
 
-def _json_safe(
-    value: Any, redact: frozenset[str], max_chars: int, depth: int, seen: set[int]
-) -> Any:
+def redact_free_text(text: str) -> str:
+    """``text`` with credentials masked (URL paths kept: they are part of the record)."""
+    return redact_text(text, REDACTED, keep_paths=True)
+
+
+_Words = tuple[tuple[str, ...], ...]
+
+
+@lru_cache(maxsize=16)
+def _compiled(words: tuple[str, ...]) -> _Words:
+    return sensitive_words(words)
+
+
+def _json_safe(value: Any, redact: _Words, max_chars: int, depth: int, seen: set[int]) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -48,7 +65,7 @@ def _json_safe(
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, str) or not isinstance(value, (Mapping, list, tuple, set, frozenset)):
-        return clean_text(value, max_chars)
+        return redact_free_text(clean_text(value, max_chars))
     if depth >= MAX_DEPTH:
         return f"<nested deeper than {MAX_DEPTH} levels>"
     if id(value) in seen:
@@ -62,7 +79,7 @@ def _json_safe(
                     out["…"] = f"{len(value) - _MAX_ITEMS} more keys"
                     break
                 key = clean_text(k, 256)
-                if key.lower() in redact:
+                if is_sensitive_key(key, redact):
                     out[key] = REDACTED
                 else:
                     out[key] = _json_safe(v, redact, max_chars, depth + 1, seen)
@@ -91,15 +108,17 @@ def canonical_json(value: Any) -> str:
 
 
 def sanitize_details(
-    details: Any, redact_keys: Iterable[str] = (), max_bytes: int = 16384
+    details: Any, redact_keys: Iterable[str] = SENSITIVE_WORDS, max_bytes: int = 16384
 ) -> tuple[dict, str]:
     """Return ``(details, canonical_json(details))`` made safe and at most ``max_bytes``.
 
-    Keys in ``redact_keys`` (case-insensitive, at any depth) are replaced by ``"***"``.
+    A value whose key is sensitive (the whole key, or its last parts, normalised to
+    snake_case, equals a word of ``redact_keys``; see :func:`aga_otel.redaction.
+    is_sensitive_key`) is replaced by ``"***"`` at any depth; credentials in strings too.
     A non-dict ``details`` is kept under ``{"value": ...}``. When the result is still too
     large, it is replaced by a marker holding the original size and a truncated preview.
     """
-    redact = frozenset(k.lower() for k in redact_keys)
+    redact = _compiled(tuple(redact_keys))
     if not isinstance(details, Mapping):
         details = {} if details is None else {"value": details}
     try:
