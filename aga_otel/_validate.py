@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from aga_otel.redaction import redact_headers, redact_url
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "text")
 AUDIT_BACKENDS = ("memory", "file", "sqlite")
@@ -128,8 +130,14 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         c.prometheus_prefix,
         "'aga' (metric names are fixed so dashboards and alert rules match)",
     )
-    for name in ("resource_attributes", "prometheus_labels", "otlp_headers"):
+    for name in ("resource_attributes", "prometheus_labels"):
         _check(_is_str_map(getattr(c, name)), name, getattr(c, name), "a mapping of str to str")
+    _check(
+        _is_str_map(c.otlp_headers),
+        "otlp_headers",
+        redact_headers(c.otlp_headers),  # header values are credentials: never echoed
+        "a mapping of str to str",
+    )
     for key in c.prometheus_labels:
         _check(
             key.replace("_", "a").isalnum() and not key[:1].isdigit() and not key.startswith("__"),
@@ -167,7 +175,7 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
             v is None
             or (isinstance(v, str) and v.split("://", 1)[0] in ("http", "https") and "://" in v),
             name,
-            _redact_url(v),
+            redact_url(v),
             "an http:// or https:// URL",
         )
     for name in (
@@ -240,11 +248,3 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
     names = [r.name for r in c.alert_rules]
     dup = next((n for n in names if names.count(n) > 1), None)
     _check(dup is None, "alert_rules", dup, "unique rule names")
-
-
-def _redact_url(url: Any) -> Any:
-    """Never echo a URL's path or query (webhook tokens live there)."""
-    if not isinstance(url, str) or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    return f"{scheme}://{rest.split('/', 1)[0].rsplit('@', 1)[-1]}/…"

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 
 from aga_otel._version import __version__
+from aga_otel.redaction import redact_url
 
 
 def _add_demo(sub) -> None:
@@ -129,7 +130,8 @@ def _print_endpoints(stack, profile) -> None:
     if health:
         print(f"  health  : http://localhost:{health}{stack.config.health_path}  (/livez /readyz)")
     if stack.config.otlp_endpoint:
-        print(f"  OTLP    : {stack.config.otlp_protocol} -> {stack.config.otlp_endpoint}")
+        endpoint = redact_url(stack.config.otlp_endpoint)
+        print(f"  OTLP    : {stack.config.otlp_protocol} -> {endpoint}")
     print("  Ctrl-C to stop", flush=True)
 
 

@@ -16,6 +16,7 @@ audit trail (keys and free text of ``details`` and ``error``).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -30,21 +31,25 @@ SENSITIVE_WORDS = (
 )  # fmt: skip
 
 _URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^\s/@]*@)?([^\s/?#]*)(\S*)")
+_ANY_URL = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)?(?:[^/?#@\s]*@)?([^/?#@\s]*)(.*)", re.S)
 _USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/@]*@")
 _SECRET_KV = re.compile(
     r"(?i)\b([\w-]*(?:password|passwd|secret|token|api[_-]?key|authorization|credentials?|"
     r"private[_-]?key))(\"?\s*[=:]\s*\"?)(?:(?:bearer|basic|token)\s+)?[^\s\"',;&]+"
 )
+# A bare request path with a query ("url: /v1/metrics?sig=..."; urllib3's request lines).
+_PATH_QUERY = re.compile(r"((?:^|[\s\"'])/[^\s?\"']*)\?[^\s\"')]+")
 _SCHEME_CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 def redact_url(url: Any) -> Any:
-    """``url`` with scheme, host and port only; anything else is not a str URL and is
-    returned as is (``None`` stays ``None``)."""
-    if not isinstance(url, str) or "://" not in url:
+    """``url`` with scheme, host and port only (also when it is not a well-formed URL);
+    a value that is not a str is returned as is (``None`` stays ``None``)."""
+    if not isinstance(url, str):
         return url
-    return _URL.sub(_short_url, url, count=1)
+    m = _ANY_URL.match(url)
+    return f"{m.group(1) or ''}{m.group(2)}{'/' + MASK if m.group(3) else ''}"
 
 
 def _short_url(m: re.Match) -> str:
@@ -74,6 +79,8 @@ def redact_text(text: str, mask: str = MASK, keep_paths: bool = False) -> str:
     else:
         text = _URL.sub(_short_url, text)
     text = _SECRET_KV.sub(lambda m: f"{m.group(1)}{m.group(2)}{mask}", text)
+    if not keep_paths:
+        text = _PATH_QUERY.sub(lambda m: f"{m.group(1)}?{mask}", text)
     return _SCHEME_CREDENTIAL.sub(lambda m: f"{m.group(1)} {mask}", text)
 
 
@@ -92,3 +99,27 @@ def is_sensitive_key(key: str, words: tuple[tuple[str, ...], ...]) -> bool:
     """True when ``key``'s normalised parts end with one of ``words`` (whole parts)."""
     parts = tuple(normalise_key(key).split("_"))
     return any(len(parts) >= len(w) and parts[-len(w) :] == w for w in words)
+
+
+class RedactingFilter(logging.Filter):
+    """Applies :func:`redact_text` to the records of libraries that log URLs (the OTLP
+    exporters' "Transient error ... url: /v1/metrics?token=..." lines, urllib3's)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken record is the logging module's business
+            return True
+        redacted = redact_text(text)
+        if redacted != text:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def redact_loggers(*names: str) -> None:
+    """Install the redacting filter on the named loggers (idempotent)."""
+    for name in names:
+        logging.getLogger(name).addFilter(_FILTER)

@@ -32,6 +32,7 @@ from aga_otel.logs._sdk import BatchLogRecordProcessor, LoggerProvider, LogRecor
 from aga_otel.logs.local import LocalLogExporter
 from aga_otel.logs.otlp import StatusReportingExporter, build_otlp_exporter, logs_endpoint
 from aga_otel.logs.processors import AuditLogRecordProcessor, SeverityGate
+from aga_otel.redaction import redact_text, redact_url
 from aga_otel.semconv import EVENT_AUDIT, EVENT_FORWARD
 from aga_otel.status import StatusBoard
 
@@ -92,8 +93,11 @@ class LogPipeline:
                 )
                 self._add(self.otlp)
             except Exception as exc:  # e.g. unreadable TLS files: degrade, keep the rest
-                logger.error("OTLP log exporter for %s not started: %s", endpoint, exc)
-                self.status.failure("logs.otlp", f"not started: {exc}")
+                error = redact_text(str(exc))
+                logger.error(
+                    "OTLP log exporter for %s not started: %s", redact_url(endpoint), error
+                )
+                self.status.failure("logs.otlp", f"not started: {error}")
         if c.log_file or c.log_stderr:
             self.local = LocalLogExporter(
                 self.status,
