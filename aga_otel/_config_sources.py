@@ -146,6 +146,18 @@ def _otlp(g: Mapping[str, str], out: dict[str, Any]) -> None:
         out["temporality_preference"] = v.lower()
 
 
+def _parse_yaml(path: Path, text: bytes) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError("config_file", str(path), f"valid YAML ({problem}{where})") from None
+
+
 def file_layer(path: Path) -> dict[str, Any]:
     """Read a YAML or TOML config file (a mapping of ObservabilityConfig fields)."""
     try:
@@ -153,11 +165,12 @@ def file_layer(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError("config_file", str(path), f"a readable file ({exc.strerror})") from None
     if path.suffix in (".yaml", ".yml"):
-        import yaml
-
-        data = yaml.safe_load(text) or {}
+        data = _parse_yaml(path, text)
     elif path.suffix == ".toml":
-        data = tomllib.loads(text.decode("utf-8"))
+        try:
+            data = tomllib.loads(text.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError("config_file", str(path), f"valid UTF-8 TOML ({exc})") from None
     else:
         raise ConfigError("config_file", str(path), "a .yaml, .yml or .toml file")
     if isinstance(data, dict) and isinstance(data.get("aga_otel"), dict):

@@ -118,11 +118,31 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         _check(v is None or _is_bool(v), name, v, "true, false or unset")
     for name in ("prometheus_port", "health_port"):
         _check(_is_port(getattr(c, name)), name, getattr(c, name), "an integer port 0..65535")
+    for name in ("service_name", "prometheus_host", "health_host"):
+        v = getattr(c, name)
+        _check(isinstance(v, str) and v.strip() != "", name, v, "a non-empty string")
+    for name in (
+        "service_instance_id",
+        "log_file",
+        "otlp_certificate",
+        "otlp_client_key",
+        "otlp_client_certificate",
+        "server_tls_certfile",
+        "server_tls_keyfile",
+    ):
+        v = getattr(c, name)
+        _check(
+            v is None or (isinstance(v, str) and v.strip() != ""),
+            name,
+            v,
+            "a non-empty string (a path or id) or unset",
+        )
     _check(
-        isinstance(c.service_name, str) and c.service_name != "",
-        "service_name",
-        c.service_name,
-        "a non-empty string",
+        isinstance(c.audit_redact_keys, tuple)
+        and all(isinstance(k, str) and k.strip() for k in c.audit_redact_keys),
+        "audit_redact_keys",
+        c.audit_redact_keys,
+        "a list of non-empty words, e.g. [password, token, api_key]",
     )
     _check(
         c.prometheus_prefix in PREFIXES,

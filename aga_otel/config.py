@@ -56,11 +56,19 @@ class AlertRuleConfig:
         validate_rule(self, ALERT_METRICS)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> AlertRuleConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
+    def from_dict(cls, d: Mapping[str, Any], where: str = "alert_rules") -> AlertRuleConfig:
+        """A rule from a mapping; ``where`` names it in errors (``alert_rules[2]``)."""
+        if not isinstance(d, Mapping):
+            raise ConfigError(where, d, "a mapping of rule fields (name, metric, ...)")
+        fields = dataclasses.fields(cls)
+        names = {f.name for f in fields}
+        unknown = sorted(set(d) - names, key=str)
         if unknown:
-            raise ConfigError("alert_rules", unknown[0], f"one of {sorted(names)}")
+            raise ConfigError(f"{where}.{unknown[0]}", d[unknown[0]], f"one of {sorted(names)}")
+        for f in fields:
+            required = f.default is dataclasses.MISSING
+            if required and f.name not in d:
+                raise ConfigError(f"{where}.{f.name}", None, f"a {f.name} (required)")
         return cls(**dict(d))
 
 
@@ -138,11 +146,16 @@ class ObservabilityConfig:
     trace_forward_sample_rate: float = 0.0
 
     def __post_init__(self) -> None:
+        rules = [] if self.alert_rules is None else self.alert_rules
+        if not isinstance(rules, (list, tuple)):
+            raise ConfigError("alert_rules", rules, "a list of rules (mappings or AlertRuleConfig)")
         self.alert_rules = [
-            r if isinstance(r, AlertRuleConfig) else AlertRuleConfig.from_dict(r)
-            for r in (self.alert_rules or [])
+            r
+            if isinstance(r, AlertRuleConfig)
+            else AlertRuleConfig.from_dict(r, f"alert_rules[{i}]")
+            for i, r in enumerate(rules)
         ]
-        if isinstance(self.audit_redact_keys, (list, set)):
+        if isinstance(self.audit_redact_keys, list):
             self.audit_redact_keys = tuple(self.audit_redact_keys)
         validate_config(self)
 
