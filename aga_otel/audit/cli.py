@@ -1,8 +1,9 @@
-"""``aga-otel audit query|export|verify|prune PATH``: read and check an audit store file.
+"""aga-otel audit query|export|verify|prune PATH: read and check an audit store file.
 
-The backend is detected from the file (SQLite header, else JSON lines). ``query``,
-``export`` and ``verify`` open the store read-only; ``verify`` exits 1 when the chain is
-broken (a torn last line from a crash is reported but is not a failure).
+The backend is detected from the file (SQLite header, else JSON lines); a file that is
+neither is refused. query, export and verify open the store read-only. verify exits 1
+when the chain is broken (a torn last line from a crash is reported but is not a
+failure); any command exits 2 when the store cannot be read.
 """
 
 from __future__ import annotations
@@ -14,27 +15,23 @@ import json
 import sys
 import time
 from collections.abc import Iterable
-from datetime import datetime
 
+from aga_otel._cli_args import (
+    EXIT_ERROR,
+    EXIT_OK,
+    broken_pipe,
+    positive_int,
+    positive_number,
+    time_arg,
+)
+from aga_otel._cli_args import EXIT_NEGATIVE as EXIT_BROKEN
 from aga_otel.audit import detect_backend, open_store
+from aga_otel.audit.store_check import NotAnAuditStore, require_store
 
 CSV_FIELDS = ("seq", "timestamp", "operation", "success", "error", "details", "source",
               "prev_hash", "hash")  # fmt: skip
-EXIT_OK, EXIT_BROKEN, EXIT_ERROR = 0, 1, 2
-
-
-def _time(text: str) -> float:
-    """Epoch seconds or an ISO-8601 date/time (naive means local time)."""
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a time: {text!r} (epoch seconds or ISO-8601)"
-        ) from None
+TIME_HELP = "epoch seconds, ISO-8601 (2026-11-29T14:00:00Z) or a duration ago (90s, 1h, 2d)"
+_time = time_arg()
 
 
 def _bool(text: str) -> bool:
@@ -56,10 +53,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     q = sub.add_parser("query", help="matching entries, newest first")
     _path(q)
     q.add_argument("--operation")
-    q.add_argument("--since", type=_time, help="epoch seconds or ISO-8601")
-    q.add_argument("--until", type=_time, help="epoch seconds or ISO-8601")
+    q.add_argument("--since", type=_time, help=TIME_HELP)
+    q.add_argument("--until", type=_time, help=TIME_HELP)
     q.add_argument("--success", type=_bool, help="true or false")
-    q.add_argument("--limit", type=int, default=100)
+    q.add_argument("--limit", type=positive_int, default=100, help="at most this many (100)")
     _format(q)
     q.set_defaults(func=cmd_query)
 
@@ -77,8 +74,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = sub.add_parser("prune", help="drop entries older than the retention period")
     _path(p)
     when = p.add_mutually_exclusive_group(required=True)
-    when.add_argument("--older-than-days", type=float, dest="days")
-    when.add_argument("--before", type=_time, help="epoch seconds or ISO-8601")
+    when.add_argument("--older-than-days", type=positive_number, dest="days", help="> 0")
+    when.add_argument("--before", type=_time, help=TIME_HELP)
+    p.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
     p.set_defaults(func=cmd_prune)
     return audit
 
@@ -92,7 +90,9 @@ def _format(p: argparse.ArgumentParser, choices=("json", "csv"), default="json")
 
 
 def _open(args, read_only: bool = True):
-    return open_store(detect_backend(args.path), args.path, read_only=read_only)
+    backend = detect_backend(args.path)
+    require_store(backend, args.path)  # never create, or read a foreign file as empty
+    return open_store(backend, args.path, read_only=read_only)
 
 
 def _write_entries(entries: Iterable[dict], fmt: str, out) -> None:
@@ -115,6 +115,11 @@ def _guarded(fn):
     def run(args) -> int:
         try:
             return fn(args)
+        except BrokenPipeError:  # the reader went away (| head): stop quietly
+            return broken_pipe()
+        except NotAnAuditStore as exc:
+            print(f"aga-otel audit: {exc}", file=sys.stderr)
+            return EXIT_ERROR
         except (OSError, ValueError) as exc:  # missing file, bad path, malformed input
             print(f"aga-otel audit: {exc}", file=sys.stderr)
             return EXIT_ERROR
@@ -178,21 +183,28 @@ def _describe(report) -> str:
 def cmd_prune(args) -> int:
     """Remove old entries, keeping the remaining chain verifiable."""
     before = args.before if args.before is not None else time.time() - args.days * 86400
-    store = _open(args, read_only=False)
+    store = _open(args, read_only=args.dry_run)
     try:
-        n = store.prune(before)
+        if args.dry_run:  # what prune removes: the oldest entries up to the first newer one
+            n = 0
+            for entry in store.iter_entries():
+                if entry["timestamp"] >= before:
+                    break
+                n += 1
+            result = {"would_prune": n, "before": before, "dry_run": True}
+        else:
+            result = {"pruned": store.prune(before), "before": before}
     finally:
         store.close()
-    print(json.dumps({"pruned": n, "before": before}))
+    print(json.dumps(result))
     return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry point: ``python -m aga_otel.audit.cli query PATH``."""
-    parser = argparse.ArgumentParser(prog="aga-otel")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["audit", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
+    from aga_otel.cli import main as cli_main
+
+    return cli_main(["audit", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
