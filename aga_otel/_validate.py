@@ -129,6 +129,8 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         "otlp_client_certificate",
         "server_tls_certfile",
         "server_tls_keyfile",
+        "audit_hmac_key_file",
+        "audit_hmac_key_env",
     ):
         v = getattr(c, name)
         _check(
@@ -137,6 +139,12 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
             v,
             "a non-empty string (a path or id) or unset",
         )
+    _check(
+        c.audit_hmac_key_file is None or c.audit_hmac_key_env is None,
+        "audit_hmac_key_env",
+        c.audit_hmac_key_env,
+        "unset when audit_hmac_key_file is set (one key source)",
+    )
     _check(
         isinstance(c.audit_redact_keys, tuple)
         and all(isinstance(k, str) and k.strip() for k in c.audit_redact_keys),

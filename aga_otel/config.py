@@ -126,6 +126,8 @@ class ObservabilityConfig:
     audit_batch_size: int = 100
     audit_redact_keys: tuple[str, ...] = SENSITIVE_WORDS
     audit_max_detail_bytes: int = 16384
+    audit_hmac_key_file: str | None = None  # keyed (HMAC) chain; the key never enters the trail
+    audit_hmac_key_env: str | None = None
     # --- alerts -------------------------------------------------------------------------
     alert_enabled: bool = True
     alert_rules: list[AlertRuleConfig] = field(default_factory=list)

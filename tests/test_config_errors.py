@@ -57,6 +57,8 @@ BAD = {
     "audit_batch_size": 1.5,
     "audit_redact_keys": "password",
     "audit_max_detail_bytes": 0,
+    "audit_hmac_key_file": "",
+    "audit_hmac_key_env": 5,
     "alert_enabled": "true",
     "alert_rules": 5,
     "alert_default_rules": 0,

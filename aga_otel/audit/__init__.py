@@ -10,7 +10,8 @@ Usage::
 
 Backends share one surface (:class:`AuditStore`): ``memory``, ``file`` (JSON lines with
 rotation) and ``sqlite`` (WAL, indexed). Each entry is chained to the previous one by
-SHA-256 (:mod:`aga_otel.audit.chain`). The log pipeline feeds the store through an
+SHA-256 (:mod:`aga_otel.audit.chain`), or by HMAC-SHA256 with a key kept outside the trail
+(:mod:`aga_otel.audit.keys`). The log pipeline feeds the store through an
 :class:`AuditWriter` (batched, bounded backlog, retention pruning).
 """
 
@@ -42,17 +43,24 @@ __all__ = [
 
 
 def open_store(
-    backend: str, path: str | os.PathLike | None = None, read_only: bool = False
+    backend: str,
+    path: str | os.PathLike | None = None,
+    read_only: bool = False,
+    key: bytes | None = None,
 ) -> AuditStore:
-    """A store for ``backend`` (memory | file | sqlite); opening is lazy."""
+    """A store for ``backend`` (memory | file | sqlite); opening is lazy.
+
+    ``key`` (see :func:`aga_otel.audit.keys.load_key`) makes the chain HMAC-keyed from the
+    next entry on, and is needed to append to or fully verify a keyed store.
+    """
     if backend == "memory":
-        return MemoryAuditStore()
+        return MemoryAuditStore(key=key)
     if path is None:
         raise ValueError(f"the {backend} audit backend needs a path")
     if backend == "sqlite":
-        return SqliteAuditStore(path, read_only=read_only)
+        return SqliteAuditStore(path, read_only=read_only, key=key)
     if backend == "file":
-        return JsonlAuditStore(path, read_only=read_only)
+        return JsonlAuditStore(path, read_only=read_only, key=key)
     raise ValueError(f"unknown audit backend {backend!r}; accepted: memory, file, sqlite")
 
 

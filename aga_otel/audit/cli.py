@@ -25,7 +25,9 @@ from aga_otel._cli_args import (
     time_arg,
 )
 from aga_otel._cli_args import EXIT_NEGATIVE as EXIT_BROKEN
+from aga_otel._validate import ConfigError
 from aga_otel.audit import detect_backend, open_store
+from aga_otel.audit.keys import load_key
 from aga_otel.audit.store_check import NotAnAuditStore, require_store
 
 CSV_FIELDS = ("seq", "timestamp", "operation", "success", "error", "details", "source",
@@ -66,9 +68,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     e.add_argument("--output", "-o", help="write here instead of stdout")
     e.set_defaults(func=cmd_export)
 
-    v = sub.add_parser("verify", help="check the hash chain (exit 1 when broken)")
+    v = sub.add_parser(
+        "verify",
+        help="check the hash chain (exit 1 when broken)",
+        description="Check the hash chain. Exit 0: intact; 1: broken (edited, deleted, "
+        "reordered or truncated); 2: could not check (no store, or a keyed store without "
+        "its key).",
+    )
     _path(v)
     _format(v, ("text", "json"), default="text")
+    _key(v)
     v.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("prune", help="drop entries older than the retention period")
@@ -77,12 +86,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     when.add_argument("--older-than-days", type=positive_number, dest="days", help="> 0")
     when.add_argument("--before", type=_time, help=TIME_HELP)
     p.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
+    _key(p)
     p.set_defaults(func=cmd_prune)
     return audit
 
 
 def _path(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="PATH", help="the store's file (SQLite or JSON lines)")
+
+
+def _key(p: argparse.ArgumentParser) -> None:
+    key = p.add_mutually_exclusive_group()
+    key.add_argument("--key-file", help="HMAC key file of a keyed store")
+    key.add_argument("--key-env", metavar="VAR", help="environment variable holding the key")
 
 
 def _format(p: argparse.ArgumentParser, choices=("json", "csv"), default="json") -> None:
@@ -92,7 +108,11 @@ def _format(p: argparse.ArgumentParser, choices=("json", "csv"), default="json")
 def _open(args, read_only: bool = True):
     backend = detect_backend(args.path)
     require_store(backend, args.path)  # never create, or read a foreign file as empty
-    return open_store(backend, args.path, read_only=read_only)
+    try:
+        key = load_key(getattr(args, "key_file", None), getattr(args, "key_env", None))
+    except ConfigError as exc:
+        raise ValueError(f"{exc.value}: not usable as a key; needs {exc.accepted}") from None
+    return open_store(backend, args.path, read_only=read_only, key=key)
 
 
 def _write_entries(entries: Iterable[dict], fmt: str, out) -> None:
@@ -160,13 +180,22 @@ def cmd_verify(args) -> int:
         print(json.dumps(report.as_dict(), sort_keys=True))
     else:
         print(_describe(report))
-    return EXIT_OK if report.ok else EXIT_BROKEN
+    if not report.ok:
+        return EXIT_BROKEN
+    return EXIT_ERROR if report.needs_key else EXIT_OK
 
 
 def _describe(report) -> str:
     buf = io.StringIO()
-    if report.ok:
+    if report.ok and report.needs_key:
+        buf.write(
+            f"UNVERIFIED: entries from {report.keyed_from} on are HMAC-keyed; pass --key-file "
+            f"or --key-env ({report.checked} unkeyed entries verified before them)"
+        )
+    elif report.ok:
         buf.write(f"OK: {report.checked} entries verified")
+        if report.keyed_from is not None:
+            buf.write(f", HMAC-keyed from entry {report.keyed_from}")
         if report.anchor:
             buf.write(f" (after prune anchor at sequence {report.anchor['seq']})")
     else:

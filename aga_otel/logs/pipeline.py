@@ -25,6 +25,7 @@ from opentelemetry.sdk.resources import Resource
 
 from aga_otel._version import __version__
 from aga_otel.audit import AuditStore, AuditWriter, open_store
+from aga_otel.audit.keys import load_key
 from aga_otel.config import ObservabilityConfig
 from aga_otel.exporters.reporting import ReportingExporter, run_bounded
 from aga_otel.logs import records as rec
@@ -193,7 +194,8 @@ def build_log_pipeline(
     an unwritable path shows up as a degraded ``audit`` status, not an exception.
     ``stream`` replaces ``sys.stderr`` for ``log_stderr`` output (tests).
     """
-    store = open_store(config.audit_storage_backend, config.audit_storage_path)
+    key = load_key(config.audit_hmac_key_file, config.audit_hmac_key_env)
+    store = open_store(config.audit_storage_backend, config.audit_storage_path, key=key)
     return LogPipeline(config, status, resource, store, stream)
 
 
