@@ -55,6 +55,19 @@ def signal_enabled(config: Any, signal: str) -> bool:
     return has_endpoint if flag is None else bool(flag)
 
 
+def other_metric_outputs(config: Any) -> str:
+    """What still carries metrics when the Prometheus endpoint is down (for its log line)."""
+    outputs = [f"OTLP ({config.otlp_protocol})"] if signal_enabled(config, "metrics") else []
+    if config.console_metrics:
+        outputs.append("the console")
+    if outputs:
+        return "metrics stay available over " + " and ".join(outputs)
+    return (
+        "no other metrics exporter is configured, so metrics are not exported "
+        "(alerts and health still evaluate them in-process)"
+    )
+
+
 def exporter_kwargs(config: Any, signal: str) -> dict[str, Any]:
     """Keyword arguments for the OTLP ``signal`` exporter of ``config.otlp_protocol``."""
     redact_loggers(*_URL_LOGGERS)
