@@ -90,13 +90,16 @@ def dead_url(path: str = "") -> str:
     return f"http://127.0.0.1:{port}{path}"
 
 
-def test_log_exporter_and_webhook_count_in_the_same_counter(tmp_path, caplog):
+def test_log_exporters_and_webhook_count_in_the_same_counter(tmp_path, caplog):
     reader = InMemoryMetricReader()
     meter = MeterProvider(metric_readers=[reader]).get_meter("test")
     status = StatusBoard()
     status.set_failure_counter(create_instrument(meter, sc.BY_KEY["export_failures"]))
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
     cfg = local_config(
         log_enabled=True,
+        log_file=str(blocker / "events.log"),  # the local file writer fails too
         otlp_protocol="http/protobuf",
         otlp_logs_endpoint=dead_url("/v1/logs"),
         otlp_timeout=0.5,
@@ -123,10 +126,12 @@ def test_log_exporter_and_webhook_count_in_the_same_counter(tmp_path, caplog):
         for p in m.data.data_points
     }
     assert counted["alerts.webhook"] == 2 and counted["logs.otlp"] >= 1
+    assert counted["logs.file"] >= 1
     assert status.export_failures() == counted
     lines = reporter_lines(caplog)
     assert {r.levelno for r in lines} == {LOG_LEVEL}
     assert sorted(r.getMessage().split(" failed")[0] for r in lines) == [
         "aga-otel: OTLP log export",
         "aga-otel: alert webhook delivery",
+        "aga-otel: local log output",
     ]  # one line per outage, not per attempt
