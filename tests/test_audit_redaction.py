@@ -10,6 +10,7 @@ import time
 
 import pytest
 from conftest import local_config
+from otlp_receiver import GrpcReceiver, attrs
 
 from aga_otel.audit import open_store
 from aga_otel.contract import EventBus
@@ -106,3 +107,34 @@ def test_key_matching_whole_key_or_last_parts(key, sensitive):
     words = sensitive_words(("password", "secret", "token", "api_key", "authorization",
                              "private_key"))  # fmt: skip
     assert is_sensitive_key(key, words) is sensitive, normalise_key(key)
+
+
+def test_secrets_masked_in_exported_log_records_and_spans(make_stack):
+    """The OTLP copies of an audit event (log record, span) are masked the same way."""
+    bus = EventBus()
+    with GrpcReceiver() as receiver:
+        cfg = local_config(
+            log_enabled=True,
+            tracing_enabled=True,
+            otlp_logs_endpoint=receiver.endpoint,
+            otlp_traces_endpoint=receiver.endpoint,
+            otlp_insecure=True,
+        )
+        stack = make_stack(bus, cfg)
+        bus.emit(
+            "audit",
+            {"operation": "register", "success": False, "timestamp": time.time(),
+             "details": {"metadata": {"client_secret": "S-client"}},
+             "error": "denied: Authorization: Bearer S-error-bearer"},
+        )  # fmt: skip
+        stack.shutdown(timeout=5)
+        got = receiver.received
+        got.wait_for("logs")
+        got.wait_for("traces")
+        records = [r for r in got.log_records() if "register" in str(r.body)]
+        spans = [s for s in got.spans() if s.name.startswith("aga.audit")]
+    assert records and spans
+    exported = [str(r.body) + json.dumps(attrs(r.attributes), default=str) for r in records]
+    exported += [s.status.message + json.dumps(attrs(s.attributes), default=str) for s in spans]
+    for text in exported:
+        assert "S-client" not in text and "S-error-bearer" not in text, text
