@@ -23,6 +23,9 @@ from pathlib import Path
 
 from aga_otel.audit.base import AuditStore, matches
 from aga_otel.audit.chain import Anchor, VerifyReport
+from aga_otel.audit.jsonl_lines import last_entry as _last_entry
+from aga_otel.audit.jsonl_lines import line as _line
+from aga_otel.audit.jsonl_lines import parse as _parse
 from aga_otel.audit.keys import ChainState
 
 logger = logging.getLogger(__name__)
@@ -286,41 +289,3 @@ class JsonlAuditStore(AuditStore):
                 os.close(self._fd)
                 self._fd = None
             self._opened = False
-
-
-def _line(entry: dict, details_json: str) -> str:
-    head = {k: v for k, v in entry.items() if k != "details"}
-    # details_json is already canonical; splice it in so the stored text is the hashed text.
-    return (
-        json.dumps(head, ensure_ascii=True, separators=(",", ":"))[:-1]
-        + ',"details":'
-        + details_json
-        + "}\n"
-    )
-
-
-def _parse(raw: bytes) -> dict | None:
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _last_entry(seg: Path) -> dict | None:
-    """The last complete entry of ``seg``, reading backwards from its end."""
-    size = seg.stat().st_size
-    chunk = 65536
-    with open(seg, "rb") as f:
-        while True:
-            start = max(0, size - chunk)
-            f.seek(start)
-            lines = f.read(size - start).split(b"\n")
-            complete = lines if start == 0 else lines[1:]
-            for raw in reversed(complete):
-                entry = _parse(raw) if raw.strip() else None
-                if entry is not None and "seq" in entry:
-                    return entry
-            if start == 0:
-                return None
-            chunk *= 4
