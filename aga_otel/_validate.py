@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from aga_otel.redaction import redact_headers, redact_url
+from aga_otel.redaction import redact_headers, redact_text, redact_url
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "text")
@@ -28,6 +28,16 @@ class ConfigError(ValueError):
     def __init__(self, field: str, value: Any, accepted: str) -> None:
         self.field, self.value, self.accepted = field, value, accepted
         super().__init__(f"invalid configuration: {field}={value!r}; accepted: {accepted}")
+
+
+def unknown_field(field: Any, value: Any, accepted: str) -> ConfigError:
+    """The error for a key that is no field (a typo of ``otlp_headers`` may hold a token:
+    a mapping shows its keys only, text is redacted)."""
+    if isinstance(value, dict):
+        value = redact_headers(value)
+    elif isinstance(value, str):
+        value = redact_text(value)
+    return ConfigError(str(field), value, accepted)
 
 
 def _check(cond: bool, field: str, value: Any, accepted: str) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aga_otel._config_sources import env_layer, file_layer
-from aga_otel._validate import ConfigError, validate_config, validate_rule
+from aga_otel._validate import ConfigError, unknown_field, validate_config, validate_rule
 from aga_otel.redaction import SENSITIVE_WORDS
 
 __all__ = ["ALERT_METRICS", "AlertRuleConfig", "ConfigError", "ObservabilityConfig"]
@@ -64,7 +64,7 @@ class AlertRuleConfig:
         names = {f.name for f in fields}
         unknown = sorted(set(d) - names, key=str)
         if unknown:
-            raise ConfigError(f"{where}.{unknown[0]}", d[unknown[0]], f"one of {sorted(names)}")
+            raise unknown_field(f"{where}.{unknown[0]}", d[unknown[0]], f"one of {sorted(names)}")
         for f in fields:
             required = f.default is dataclasses.MISSING
             if required and f.name not in d:
@@ -169,10 +169,12 @@ class ObservabilityConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ObservabilityConfig:
         """Build from a mapping (explicit values); unknown keys are an error."""
+        if not isinstance(d, Mapping):
+            raise ConfigError("config", d, "a mapping of ObservabilityConfig fields")
         names = cls.field_names()
         for key in d:
             if key not in names:
-                raise ConfigError(key, d[key], "a field of ObservabilityConfig")
+                raise unknown_field(key, d[key], "a field of ObservabilityConfig")
         return cls(**dict(d))
 
     @classmethod
@@ -204,7 +206,7 @@ class ObservabilityConfig:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for key, value in layer.items():
             if key not in values:
-                raise ConfigError(key, value, "a field of ObservabilityConfig")
+                raise unknown_field(key, value, "a field of ObservabilityConfig")
             if key not in keep:
                 values[key] = value
         new = ObservabilityConfig(**values)

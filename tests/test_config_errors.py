@@ -150,3 +150,10 @@ def test_non_utf8_toml(tmp_path):
     with pytest.raises(ConfigError) as err:
         ObservabilityConfig.from_file(path)
     assert err.value.field == "config_file" and "UTF-8" in err.value.accepted
+
+
+@pytest.mark.parametrize("value", [["log_level", "INFO"], "log_level: INFO", 5])
+def test_config_that_is_not_a_mapping(value):
+    with pytest.raises(ConfigError) as err:
+        ObservabilityConfig.from_dict(value)
+    assert err.value.field == "config"

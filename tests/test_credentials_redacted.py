@@ -93,11 +93,13 @@ def test_demo_banner_hides_endpoint_credentials(tmp_path):
         {"otlp_headers": "Authorization=Bearer hdr-secret"},
         {"otlp_endpoint": "ftp://alice:hunter2@collector:4317/x?token=qtok"},
         {"alert_webhook_url": "hooks.example/services/hunter2?token=qtok"},
+        {"otlp_header": {"Authorization": "Bearer hdr-secret"}},  # a typo of a field name
+        {"otlp_headerz": "Authorization=Bearer hdr-secret"},
     ],
 )
 def test_config_errors_never_repeat_credentials(kwargs):
     with pytest.raises(ConfigError) as err:
-        ObservabilityConfig(**kwargs)
+        ObservabilityConfig.from_dict(kwargs)
     assert err.value.field == next(iter(kwargs))
     assert_clean(str(err.value), repr(err.value.value))
 

@@ -55,6 +55,7 @@ class ExportReporter:
         self._failing = False
         self._lock = threading.Lock()
         status.register(component, self.target)
+        status.export_failed(self.exporter, 0, counter=failures)  # the series exists from start
 
     @property
     def failing(self) -> bool:
