@@ -116,14 +116,6 @@ class LocalLogExporter(LogRecordExporter):
         self.reporter = ExportReporter(status, COMPONENT, "local log output", str(path or "stderr"))
         self._lock = threading.Lock()
 
-    @property
-    def exported(self) -> int:
-        return self.reporter.exported
-
-    @property
-    def failed(self) -> int:
-        return self.reporter.failed
-
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         text = "".join(self.format(r) + "\n" for r in batch)
         with self._lock:

@@ -181,7 +181,7 @@ class LogPipeline:
         }
         for key, exp in (("otlp", self.otlp), ("local", self.local)):
             if exp is not None:
-                out[key] = {"exported": exp.exported, "failed": exp.failed}
+                out[key] = {"exported": exp.reporter.exported, "failed": exp.reporter.failed}
         return out
 
 
