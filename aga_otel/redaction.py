@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 MASK = "<redacted>"
@@ -33,9 +34,12 @@ SENSITIVE_WORDS = (
 _URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^\s/@]*@)?([^\s/?#]*)(\S*)")
 _ANY_URL = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)?(?:[^/?#@\s]*@)?([^/?#@\s]*)(.*)", re.S)
 _USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/@]*@")
+# The keyword itself is matched (not the whole key), so "db_password=x" needs no
+# backtracking over the prefix; what follows the keyword must be the separator, which
+# keeps "max_tokens=5" and "tokenizer: x" as they are.
 _SECRET_KV = re.compile(
-    r"(?i)\b([\w-]*(?:password|passwd|secret|token|api[_-]?key|authorization|credentials?|"
-    r"private[_-]?key))(\"?\s*[=:]\s*\"?)(?:(?:bearer|basic|token)\s+)?[^\s\"',;&]+"
+    r"(?i)(password|passwd|secret|token|api[_-]?key|authorization|credentials?|private[_-]?key)"
+    r"(\"?\s*[=:]\s*\"?)(?:(?:bearer|basic|token)\s+)?[^\s\"',;&]+"
 )
 # A bare request path with a query ("url: /v1/metrics?sig=..."; urllib3's request lines).
 _PATH_QUERY = re.compile(r"((?:^|[\s\"'])/[^\s?\"']*)\?[^\s\"')]+")
@@ -74,16 +78,19 @@ def redact_text(text: str, mask: str = MASK, keep_paths: bool = False) -> str:
     keeps URL paths and masks only ``user:password@`` (and secret query parameters, as
     ``key=value`` pairs).
     """
-    if keep_paths:
-        text = _USERINFO.sub(lambda m: f"{m.group(1)}{mask}@", text)
-    else:
-        text = _URL.sub(_short_url, text)
-    text = _SECRET_KV.sub(lambda m: f"{m.group(1)}{m.group(2)}{mask}", text)
-    if not keep_paths:
+    if "://" in text:
+        if keep_paths:
+            text = _USERINFO.sub(lambda m: f"{m.group(1)}{mask}@", text)
+        else:
+            text = _URL.sub(_short_url, text)
+    if "=" in text or ":" in text:
+        text = _SECRET_KV.sub(lambda m: f"{m.group(1)}{m.group(2)}{mask}", text)
+    if not keep_paths and "?" in text:
         text = _PATH_QUERY.sub(lambda m: f"{m.group(1)}?{mask}", text)
     return _SCHEME_CREDENTIAL.sub(lambda m: f"{m.group(1)} {mask}", text)
 
 
+@lru_cache(maxsize=4096)
 def normalise_key(key: str) -> str:
     """``apiKey``/``API-Key``/``api key`` → ``api_key`` (camelCase, case, ``-``, spaces)."""
     key = _CAMEL.sub("_", key.strip())
@@ -95,6 +102,7 @@ def sensitive_words(words: Iterable[str]) -> tuple[tuple[str, ...], ...]:
     return tuple({tuple(normalise_key(w).split("_")) for w in words if normalise_key(w)})
 
 
+@lru_cache(maxsize=4096)
 def is_sensitive_key(key: str, words: tuple[tuple[str, ...], ...]) -> bool:
     """True when ``key``'s normalised parts end with one of ``words`` (whole parts)."""
     parts = tuple(normalise_key(key).split("_"))
