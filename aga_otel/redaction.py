@@ -31,9 +31,9 @@ SENSITIVE_WORDS = (
     "credentials", "private_key",
 )  # fmt: skip
 
-_URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^\s/@]*@)?([^\s/?#]*)(\S*)")
-_ANY_URL = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)?(?:[^/?#@\s]*@)?([^/?#@\s]*)(.*)", re.S)
-_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/@]*@")
+_URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]{0,31}://)(?:[^\s/@]*@)?([^\s/?#]*)(\S*)")
+_ANY_URL = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]{0,31}://)?(?:[^/?#@\s]*@)?([^/?#@\s]*)(.*)", re.S)
+_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]{0,31}://)[^\s/@]*@")
 # The keyword itself is matched (not the whole key), so "db_password=x" needs no
 # backtracking over the prefix; what follows the keyword must be the separator, which
 # keeps "max_tokens=5" and "tokenizer: x" as they are.

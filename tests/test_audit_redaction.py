@@ -138,3 +138,15 @@ def test_secrets_masked_in_exported_log_records_and_spans(make_stack):
     exported += [s.status.message + json.dumps(attrs(s.attributes), default=str) for s in spans]
     for text in exported:
         assert "S-client" not in text and "S-error-bearer" not in text, text
+
+
+def test_oversized_details_are_truncated_without_leaking_late_secrets():
+    """Strings past the size cap are not scanned (bounded work for a hostile payload), and
+    never reach the truncated preview either, whatever order the keys sort in."""
+    from aga_otel.audit.sanitize import sanitize_details
+
+    details = {f"z{i:03d}": "a." * 2000 + "://" for i in range(50)}
+    details["a_note"] = "login with token=S-late and Bearer S-late-bearer"  # sorts first
+    safe, text = sanitize_details(details, max_bytes=4096)
+    assert safe["_truncated"] is True and len(text) <= 4096
+    assert "S-late" not in text
