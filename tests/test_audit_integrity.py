@@ -187,3 +187,35 @@ def test_writer_refuses_to_append_to_a_truncated_store(tmp_path, make_stack):
         time.sleep(0.05)
     assert "entries were deleted or truncated; refusing to append" in state["detail"]
     assert len(lines_of(path)) == 5  # the evidence is left as it was
+
+
+def test_keyed_store_is_never_pruned_or_appended_without_its_key(
+    tmp_path, make_stack, capsys, key_file
+):
+    path = write_store(tmp_path, make_stack, "keyed.db", audit_hmac_key_file=key_file)
+    later = str(time.time() + 60)  # every entry is older
+    code = main(["audit", "prune", path, "--before", later])
+    err = capsys.readouterr().err
+    assert code == 2 and "keyed (HMAC); appending needs its key" in err
+    assert main(["audit", "prune", path, "--before", later, "--key-file", key_file]) == 0
+    capsys.readouterr()
+    code, out = verify(capsys, path, "--key-file", key_file)
+    assert code == 0 and "OK: 0 entries verified" in out
+    assert "after prune anchor at sequence 10" in out
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_forged_prune_anchor(tmp_path, make_stack, capsys, key_file, keyed):
+    config = {"audit_hmac_key_file": key_file} if keyed else {}
+    path = write_store(tmp_path, make_stack, "a.db", **config)
+    conn = sqlite3.connect(path)
+    anchor = conn.execute("SELECT seq, hash FROM audit_log WHERE seq = 3").fetchone()
+    conn.execute("DELETE FROM audit_log WHERE seq <= 3")  # the oldest entries, gone...
+    conn.execute("INSERT OR REPLACE INTO audit_meta VALUES ('anchor', ?, ?)", anchor)
+    conn.commit()  # ...as if retention had pruned them
+    conn.close()
+    code, out = verify(capsys, path, *(["--key-file", key_file] if keyed else []))
+    if keyed:
+        assert code == 1 and "does not match its seal" in out
+    else:  # the documented limit of the unkeyed mode
+        assert code == 0 and "after prune anchor at sequence 3" in out

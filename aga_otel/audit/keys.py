@@ -120,8 +120,8 @@ def keying_for_write(state: ChainState, key: bytes | None) -> tuple[int | None, 
     if state.keyed_from is not None:
         if key is None:
             raise KeyMismatch(
-                "this audit store is keyed (HMAC); configure audit_hmac_key_file or "
-                "audit_hmac_key_env to append to it"
+                "this audit store is keyed (HMAC); appending needs its key "
+                "(audit_hmac_key_file / audit_hmac_key_env, or --key-file / --key-env)"
             )
         if key_id(key) != state.key_id:
             raise KeyMismatch(
