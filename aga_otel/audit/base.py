@@ -46,8 +46,13 @@ class AuditStore(ABC):
     """
 
     backend = "abstract"
+    #: A backend that persists the chain state (``_write`` takes it; ``_open`` calls
+    #: ``_adopt``) supports keyed chains; one that does not keeps the two-argument ``_write``.
+    keeps_chain_state = False
 
     def __init__(self, key: bytes | None = None) -> None:
+        if key is not None and not self.keeps_chain_state:
+            raise ValueError(f"the {self.backend} audit backend does not support a keyed chain")
         self._lock = threading.RLock()
         self._last_seq = 0
         self._last_hash = GENESIS_HASH
@@ -65,7 +70,10 @@ class AuditStore(ABC):
                 state = dataclasses.replace(
                     self._state, head_seq=last["seq"], head_hash=last["hash"]
                 ).sealed(self._key)
-                self._write(entries, records, state)
+                if self.keeps_chain_state:
+                    self._write(entries, records, state)
+                else:
+                    self._write(entries, records)  # type: ignore[call-arg]
                 self._last_seq, self._last_hash, self._state = last["seq"], last["hash"], state
             return entries
 
@@ -135,7 +143,8 @@ class AuditStore(ABC):
         self, entries: list[dict], records: Sequence[AuditRecord], state: ChainState
     ) -> None:
         """Persist chained entries (``records[i]`` holds entry i's canonical details text)
-        and the new chain ``state``, all-or-nothing where the backend allows, or raise."""
+        and the new chain ``state`` (when ``keeps_chain_state``), all-or-nothing where the
+        backend allows, or raise."""
 
     @abstractmethod
     def query(

@@ -37,6 +37,7 @@ class JsonlAuditStore(AuditStore):
     """Audit entries as JSON lines (one entry per line, fit for Loki/ELK shippers)."""
 
     backend = "file"
+    keeps_chain_state = True
 
     def __init__(
         self,

@@ -12,6 +12,7 @@ class MemoryAuditStore(AuditStore):
     """Keeps every entry in a list (bounded only by retention pruning)."""
 
     backend = "memory"
+    keeps_chain_state = True
 
     def __init__(self, key: bytes | None = None) -> None:
         super().__init__(key)

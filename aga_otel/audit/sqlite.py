@@ -50,6 +50,7 @@ class SqliteAuditStore(AuditStore):
     """Audit entries in a SQLite file; ``read_only`` opens it without ever writing."""
 
     backend = "sqlite"
+    keeps_chain_state = True
 
     def __init__(
         self, path: str | os.PathLike, read_only: bool = False, key: bytes | None = None
