@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from aga_otel._validate import ConfigError
+from aga_otel.redaction import redact_headers
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -16,18 +17,29 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-def _parse_kv_list(raw: str, var: str) -> dict[str, str]:
-    """``key1=value1,key2=value2`` as in OTEL_RESOURCE_ATTRIBUTES (values URL-decoded)."""
+def _parse_kv_list(raw: str, var: str, secret: bool = False) -> dict[str, str]:
+    """``key1=value1,key2=value2`` as in OTEL_RESOURCE_ATTRIBUTES (values URL-decoded).
+
+    ``secret``: values are credentials (headers), so an error shows the keys only.
+    """
     out: dict[str, str] = {}
     for item in raw.split(","):
         item = item.strip()
         if not item:
             continue
         if "=" not in item:
-            raise ConfigError(var, raw, "comma-separated key=value pairs")
+            shown = redact_headers(_lenient_kv(raw)) if secret else raw
+            raise ConfigError(var, shown, "comma-separated key=value pairs")
         k, v = item.split("=", 1)
         out[unquote(k.strip())] = unquote(v.strip())
     return out
+
+
+def _lenient_kv(raw: str) -> dict[str, str]:
+    """The well-formed ``key=value`` items (for an error; a malformed one is not shown,
+    it may be the credential itself)."""
+    items = (i.strip().partition("=") for i in raw.split(",") if "=" in i)
+    return {k.strip(): v for k, _, v in items}
 
 
 def _bool(raw: str, var: str) -> bool:
@@ -116,7 +128,7 @@ def _otlp(g: Mapping[str, str], out: dict[str, Any]) -> None:
     if (v := pick("PROTOCOL")) is not None:
         out["otlp_protocol"] = v
     if (v := pick("HEADERS")) is not None:
-        out["otlp_headers"] = _parse_kv_list(v, pre + "HEADERS")
+        out["otlp_headers"] = _parse_kv_list(v, pre + "HEADERS", secret=True)
     if (v := pick("TIMEOUT")) is not None:  # milliseconds in the spec
         out["otlp_timeout"] = _number(v, pre + "TIMEOUT", 0.001)
     if (v := pick("COMPRESSION")) is not None:
@@ -134,6 +146,18 @@ def _otlp(g: Mapping[str, str], out: dict[str, Any]) -> None:
         out["temporality_preference"] = v.lower()
 
 
+def _parse_yaml(path: Path, text: bytes) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError("config_file", str(path), f"valid YAML ({problem}{where})") from None
+
+
 def file_layer(path: Path) -> dict[str, Any]:
     """Read a YAML or TOML config file (a mapping of ObservabilityConfig fields)."""
     try:
@@ -141,11 +165,12 @@ def file_layer(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError("config_file", str(path), f"a readable file ({exc.strerror})") from None
     if path.suffix in (".yaml", ".yml"):
-        import yaml
-
-        data = yaml.safe_load(text) or {}
+        data = _parse_yaml(path, text)
     elif path.suffix == ".toml":
-        data = tomllib.loads(text.decode("utf-8"))
+        try:
+            data = tomllib.loads(text.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError("config_file", str(path), f"valid UTF-8 TOML ({exc})") from None
     else:
         raise ConfigError("config_file", str(path), "a .yaml, .yml or .toml file")
     if isinstance(data, dict) and isinstance(data.get("aga_otel"), dict):

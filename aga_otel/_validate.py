@@ -6,6 +6,8 @@ import math
 import re
 from typing import Any
 
+from aga_otel.redaction import redact_headers, redact_text, redact_url
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "text")
 AUDIT_BACKENDS = ("memory", "file", "sqlite", "postgresql")
@@ -29,6 +31,16 @@ class ConfigError(ValueError):
     def __init__(self, field: str, value: Any, accepted: str) -> None:
         self.field, self.value, self.accepted = field, value, accepted
         super().__init__(f"invalid configuration: {field}={value!r}; accepted: {accepted}")
+
+
+def unknown_field(field: Any, value: Any, accepted: str) -> ConfigError:
+    """The error for a key that is no field (a typo of ``otlp_headers`` may hold a token:
+    a mapping shows its keys only, text is redacted)."""
+    if isinstance(value, dict):
+        value = redact_headers(value)
+    elif isinstance(value, str):
+        value = redact_text(value)
+    return ConfigError(str(field), value, accepted)
 
 
 def _check(cond: bool, field: str, value: Any, accepted: str) -> None:
@@ -122,11 +134,39 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         _check(v is None or _is_bool(v), name, v, "true, false or unset")
     for name in ("prometheus_port", "health_port"):
         _check(_is_port(getattr(c, name)), name, getattr(c, name), "an integer port 0..65535")
+    for name in ("service_name", "prometheus_host", "health_host"):
+        v = getattr(c, name)
+        _check(isinstance(v, str) and v.strip() != "", name, v, "a non-empty string")
+    for name in (
+        "service_instance_id",
+        "log_file",
+        "otlp_certificate",
+        "otlp_client_key",
+        "otlp_client_certificate",
+        "server_tls_certfile",
+        "server_tls_keyfile",
+        "audit_hmac_key_file",
+        "audit_hmac_key_env",
+    ):
+        v = getattr(c, name)
+        _check(
+            v is None or (isinstance(v, str) and v.strip() != ""),
+            name,
+            v,
+            "a non-empty string (a path or id) or unset",
+        )
     _check(
-        isinstance(c.service_name, str) and c.service_name != "",
-        "service_name",
-        c.service_name,
-        "a non-empty string",
+        c.audit_hmac_key_file is None or c.audit_hmac_key_env is None,
+        "audit_hmac_key_env",
+        c.audit_hmac_key_env,
+        "unset when audit_hmac_key_file is set (one key source)",
+    )
+    _check(
+        isinstance(c.audit_redact_keys, tuple)
+        and all(isinstance(k, str) and k.strip() for k in c.audit_redact_keys),
+        "audit_redact_keys",
+        c.audit_redact_keys,
+        "a list of non-empty words, e.g. [password, token, api_key]",
     )
     _check(
         c.prometheus_prefix in PREFIXES,
@@ -134,8 +174,14 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         c.prometheus_prefix,
         "'aga' (metric names are fixed so dashboards and alert rules match)",
     )
-    for name in ("resource_attributes", "prometheus_labels", "otlp_headers"):
+    for name in ("resource_attributes", "prometheus_labels"):
         _check(_is_str_map(getattr(c, name)), name, getattr(c, name), "a mapping of str to str")
+    _check(
+        _is_str_map(c.otlp_headers),
+        "otlp_headers",
+        redact_headers(c.otlp_headers),  # header values are credentials: never echoed
+        "a mapping of str to str",
+    )
     for key in c.prometheus_labels:
         _check(
             key.replace("_", "a").isalnum() and not key[:1].isdigit() and not key.startswith("__"),
@@ -173,7 +219,7 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
             v is None
             or (isinstance(v, str) and v.split("://", 1)[0] in ("http", "https") and "://" in v),
             name,
-            _redact_url(v),
+            redact_url(v),
             "an http:// or https:// URL",
         )
     for name in (
@@ -280,11 +326,3 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
     names = [r.name for r in c.alert_rules]
     dup = next((n for n in names if names.count(n) > 1), None)
     _check(dup is None, "alert_rules", dup, "unique rule names")
-
-
-def _redact_url(url: Any) -> Any:
-    """Never echo a URL's path or query (webhook tokens live there)."""
-    if not isinstance(url, str) or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    return f"{scheme}://{rest.split('/', 1)[0].rsplit('@', 1)[-1]}/…"

@@ -1,5 +1,5 @@
-"""The ``aga-otel`` command: ``demo`` (simulated workload through the real pipeline) and
-the subcommands other modules register (``audit``, ``dashboards``, ``rules``)."""
+"""The aga-otel command: a demo (simulated workload through the real pipeline), the
+audit trail tools and the bundled Grafana dashboards."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import threading
 import time
 from collections.abc import Sequence
 
+from aga_otel._cli_args import EXIT_ERROR, run
 from aga_otel._version import __version__
+from aga_otel.redaction import redact_url
 
 
 def _add_demo(sub) -> None:
@@ -49,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aga-otel {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_demo(sub)
-    for module in ("aga_otel.audit.cli", "aga_otel.dashboards.cli", "aga_otel.alerts.cli"):
+    for module in ("aga_otel.audit.cli", "aga_otel.dashboards.cli"):
         mod = _optional(module)
         if mod is not None and hasattr(mod, "add_parser"):
             mod.add_parser(sub)
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_demo(args: argparse.Namespace) -> int:
     from aga_otel.config import ConfigError, ObservabilityConfig
     from aga_otel.contract import SimulatedPlugin, WorkloadProfile, WorkloadSimulator
+    from aga_otel.exporters.otlp import signal_enabled
     from aga_otel.stack import ObservabilityStack
 
     logging.basicConfig(
@@ -83,7 +86,13 @@ def run_demo(args: argparse.Namespace) -> int:
         stack = ObservabilityStack(plugin.event_bus, config)
     except ConfigError as exc:
         print(f"aga-otel demo: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
+    if args.tracing and not signal_enabled(stack.config, "traces"):
+        print(
+            "aga-otel demo: warning: --tracing creates spans but nothing exports them without "
+            "an OTLP endpoint (--otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT)",
+            file=sys.stderr,
+        )
     profile = WorkloadProfile(layers=args.layers, steps_per_second=args.rate)
     stack.start()
     sim = WorkloadSimulator(
@@ -144,7 +153,8 @@ def _print_endpoints(stack, profile) -> None:
     if url := dashboard_url(stack):
         print(f"  live    : {url}")
     if stack.config.otlp_endpoint:
-        print(f"  OTLP    : {stack.config.otlp_protocol} -> {stack.config.otlp_endpoint}")
+        endpoint = redact_url(stack.config.otlp_endpoint)
+        print(f"  OTLP    : {stack.config.otlp_protocol} -> {endpoint}")
     print("  Ctrl-C to stop", flush=True)
 
 
@@ -174,8 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
-    return int(args.func(args) or 0)
+        return EXIT_ERROR
+    return run(args.func, args)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from aga_otel._config_sources import env_layer, file_layer
-from aga_otel._validate import ConfigError, validate_config, validate_rule
+from aga_otel._validate import ConfigError, unknown_field, validate_config, validate_rule
+from aga_otel.redaction import SENSITIVE_WORDS
 
 __all__ = ["ALERT_METRICS", "AlertRuleConfig", "ConfigError", "ObservabilityConfig"]
 
@@ -55,11 +56,19 @@ class AlertRuleConfig:
         validate_rule(self, ALERT_METRICS)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> AlertRuleConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
+    def from_dict(cls, d: Mapping[str, Any], where: str = "alert_rules") -> AlertRuleConfig:
+        """A rule from a mapping; ``where`` names it in errors (``alert_rules[2]``)."""
+        if not isinstance(d, Mapping):
+            raise ConfigError(where, d, "a mapping of rule fields (name, metric, ...)")
+        fields = dataclasses.fields(cls)
+        names = {f.name for f in fields}
+        unknown = sorted(set(d) - names, key=str)
         if unknown:
-            raise ConfigError("alert_rules", unknown[0], f"one of {sorted(names)}")
+            raise unknown_field(f"{where}.{unknown[0]}", d[unknown[0]], f"one of {sorted(names)}")
+        for f in fields:
+            required = f.default is dataclasses.MISSING
+            if required and f.name not in d:
+                raise ConfigError(f"{where}.{f.name}", None, f"a {f.name} (required)")
         return cls(**dict(d))
 
 
@@ -119,9 +128,11 @@ class ObservabilityConfig:
     audit_retention_days: float = 90
     audit_flush_interval: float = 10.0
     audit_batch_size: int = 100
-    audit_redact_keys: tuple[str, ...] = ("password", "secret", "token", "api_key")
+    audit_redact_keys: tuple[str, ...] = SENSITIVE_WORDS
     audit_max_detail_bytes: int = 16384
     audit_required: bool = False  # an audit trail that cannot write fails readiness
+    audit_hmac_key_file: str | None = None  # keyed (HMAC) chain; the key never enters the trail
+    audit_hmac_key_env: str | None = None
     # --- alerts -------------------------------------------------------------------------
     alert_enabled: bool = True
     alert_rules: list[AlertRuleConfig] = field(default_factory=list)
@@ -149,11 +160,16 @@ class ObservabilityConfig:
     knowledge_ids_enabled: bool = True  # False: fact ids appear in no span, log or audit row
 
     def __post_init__(self) -> None:
+        rules = [] if self.alert_rules is None else self.alert_rules
+        if not isinstance(rules, (list, tuple)):
+            raise ConfigError("alert_rules", rules, "a list of rules (mappings or AlertRuleConfig)")
         self.alert_rules = [
-            r if isinstance(r, AlertRuleConfig) else AlertRuleConfig.from_dict(r)
-            for r in (self.alert_rules or [])
+            r
+            if isinstance(r, AlertRuleConfig)
+            else AlertRuleConfig.from_dict(r, f"alert_rules[{i}]")
+            for i, r in enumerate(rules)
         ]
-        if isinstance(self.audit_redact_keys, (list, set)):
+        if isinstance(self.audit_redact_keys, list):
             self.audit_redact_keys = tuple(self.audit_redact_keys)
         validate_config(self)
 
@@ -165,10 +181,12 @@ class ObservabilityConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ObservabilityConfig:
         """Build from a mapping (explicit values); unknown keys are an error."""
+        if not isinstance(d, Mapping):
+            raise ConfigError("config", d, "a mapping of ObservabilityConfig fields")
         names = cls.field_names()
         for key in d:
             if key not in names:
-                raise ConfigError(key, d[key], "a field of ObservabilityConfig")
+                raise unknown_field(key, d[key], "a field of ObservabilityConfig")
         return cls(**dict(d))
 
     @classmethod
@@ -200,7 +218,7 @@ class ObservabilityConfig:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for key, value in layer.items():
             if key not in values:
-                raise ConfigError(key, value, "a field of ObservabilityConfig")
+                raise unknown_field(key, value, "a field of ObservabilityConfig")
             if key not in keep:
                 values[key] = value
         new = ObservabilityConfig(**values)

@@ -11,6 +11,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
+
+from aga_otel.semconv import ATTR_EXPORTER
 
 
 class Status(IntEnum):
@@ -53,6 +56,35 @@ class StatusBoard:
         self._clock = clock
         self._lock = threading.Lock()
         self._states: dict[str, ComponentState] = {}
+        self._export_failures: dict[str, int] = {}
+        self._uncounted: dict[str, int] = {}  # failures before a counter was set
+        self._failure_counter: Any = None
+
+    # --- aga_otel_export_failures_total, fed by every ExportReporter ----------------------
+    def set_failure_counter(self, counter: Any) -> None:
+        """Count export failures in ``counter`` (``aga.otel.export.failures``) from now on;
+        failures reported before are added at once, so none is lost to start-up order."""
+        with self._lock:
+            self._failure_counter = counter
+            earlier, self._uncounted = self._uncounted, {}
+        for exporter, n in earlier.items():
+            counter.add(n, {ATTR_EXPORTER: exporter})
+
+    def export_failed(self, exporter: str, n: int = 1, counter: Any = None) -> None:
+        """One failed export/write/delivery attempt of ``exporter``; ``counter`` overrides
+        the board's own (a sink created with its counter must not be counted twice)."""
+        with self._lock:
+            self._export_failures[exporter] = self._export_failures.get(exporter, 0) + n
+            counter = counter if counter is not None else self._failure_counter
+            if counter is None:
+                self._uncounted[exporter] = self._uncounted.get(exporter, 0) + n
+        if counter is not None:
+            counter.add(n, {ATTR_EXPORTER: exporter})
+
+    def export_failures(self) -> dict[str, int]:
+        """Failed attempts so far, by exporter."""
+        with self._lock:
+            return dict(self._export_failures)
 
     def register(self, name: str, detail: str = "") -> None:
         with self._lock:

@@ -34,6 +34,7 @@ from urllib3.util import Retry
 
 from aga_otel.alerts.model import Alert
 from aga_otel.alerts.payloads import FORMATS, alertmanager_item
+from aga_otel.exporters.reporting import ExportReporter
 from aga_otel.status import StatusBoard
 
 log = logging.getLogger("aga_otel.alerts.webhook")
@@ -89,7 +90,6 @@ class WebhookChannel:
         self._last_ok: float | None = None
         self._last_failure: float | None = None
         self._last_error = ""
-        self._failing = False
         self._deadline = float("inf")  # set by shutdown()
         self._session = requests.Session()
         retry = CappedRetry(
@@ -110,7 +110,10 @@ class WebhookChannel:
         self._session.mount("https://", adapter)
         self._redactor = UrlRedactor(url)
         logging.getLogger(URLLIB3_LOGGER).addFilter(self._redactor)
-        status.register(COMPONENT, detail="configured")
+        # Outages are reported like every other sink's (no target: the URL is the secret).
+        self._reporter = ExportReporter(
+            status, COMPONENT, "alert webhook delivery", while_failing="alerts are not delivered"
+        )
         self._thread = threading.Thread(
             target=self._run, name="aga-otel-alert-webhook", daemon=True
         )
@@ -207,10 +210,7 @@ class WebhookChannel:
             with self._lock:
                 self._counts["delivered"] += 1
                 self._last_ok = self._clock()
-                recovered, self._failing = self._failing, False
-            if recovered:
-                log.info("alert webhook delivering again")
-            self._status.success(COMPONENT, detail="delivering")
+            self._reporter.succeeded(1, "delivering")
             return True
         self._fail(f"HTTP {status}")
         return False
@@ -220,10 +220,7 @@ class WebhookChannel:
             self._counts[counter] += 1
             self._last_failure = self._clock()
             self._last_error = reason
-            first, self._failing = not self._failing, True
-        # One clear line when delivery starts failing; repeats go to debug.
-        (log.warning if first else log.debug)("alert webhook delivery failed: %s", reason)
-        self._status.failure(COMPONENT, detail=f"delivery failed: {reason}")
+        self._reporter.failed_with(1, reason)
 
 
 class CappedRetry(Retry):

@@ -10,8 +10,10 @@ Usage::
 
 Backends share one surface (:class:`AuditStore`): ``memory``, ``file`` (JSON lines with
 rotation), ``sqlite`` (WAL, indexed) and ``postgresql`` (one database for a fleet, a chain
-per ``service.instance.id``, a local spill through outages; needs ``aga-otel[postgresql]``). Each entry is chained to the previous one by
-SHA-256 (:mod:`aga_otel.audit.chain`). The log pipeline feeds the store through an
+per ``service.instance.id``, a local spill through outages; needs ``aga-otel[postgresql]``).
+Each entry is chained to the previous one by SHA-256 (:mod:`aga_otel.audit.chain`), or — on
+the local stores — by HMAC-SHA256 with a key kept outside the trail
+(:mod:`aga_otel.audit.keys`). The log pipeline feeds the store through an
 :class:`AuditWriter` (batched, bounded backlog, retention pruning). Retrievals that
 injected facts are stored as ``inject`` rows (:mod:`aga_otel.audit.injections`);
 :mod:`aga_otel.audit.explain` answers "which facts reached this request" from them.
@@ -45,27 +47,35 @@ __all__ = [
 
 
 def open_store(
-    backend: str, path: str | os.PathLike | None = None, read_only: bool = False, **options
+    backend: str,
+    path: str | os.PathLike | None = None,
+    read_only: bool = False,
+    key: bytes | None = None,
+    **options,
 ) -> AuditStore:
     """A store for ``backend`` (memory | file | sqlite | postgresql); opening is lazy.
 
-    For ``postgresql``, ``path`` is the DSN and ``options`` go to
+    ``key`` (see :func:`aga_otel.audit.keys.load_key`) makes the chain HMAC-keyed from the
+    next entry on, and is needed to append to or fully verify a keyed store (local stores
+    only). For ``postgresql``, ``path`` is the DSN and ``options`` go to
     :class:`~aga_otel.audit.postgres.PostgresAuditStore` (``instance``, ``spill_path``...).
     """
     if backend == "memory":
-        return MemoryAuditStore()
+        return MemoryAuditStore(key=key)
     if backend == "postgresql":
         from aga_otel.audit.postgres import PostgresAuditStore  # psycopg is an extra
 
         if path is None:
             raise ValueError("the postgresql audit backend needs a DSN")
+        if key is not None:
+            raise ValueError("keyed (HMAC) chains are not supported by the postgresql backend")
         return PostgresAuditStore(str(path), read_only=read_only, **options)
     if path is None:
         raise ValueError(f"the {backend} audit backend needs a path")
     if backend == "sqlite":
-        return SqliteAuditStore(path, read_only=read_only)
+        return SqliteAuditStore(path, read_only=read_only, key=key)
     if backend == "file":
-        return JsonlAuditStore(path, read_only=read_only)
+        return JsonlAuditStore(path, read_only=read_only, key=key)
     raise ValueError(
         f"unknown audit backend {backend!r}; accepted: memory, file, sqlite, postgresql"
     )

@@ -1,7 +1,8 @@
 """The tamper-evident hash chain shared by every audit backend.
 
 Each stored entry carries ``prev_hash`` (the previous entry's ``hash``) and its own
-``hash = sha256(prev_hash + canonical fields)``. Editing an entry breaks its own hash;
+``hash = sha256(prev_hash + canonical fields)``, or ``HMAC-SHA256(key, ...)`` in keyed
+mode (:mod:`aga_otel.audit.keys`). Editing an entry breaks its own hash;
 deleting or reordering entries breaks the sequence or the link. Retention pruning removes
 a prefix of the chain and records an *anchor* (sequence number and hash of the last
 pruned entry) so the remaining entries still verify from that point.
@@ -9,13 +10,19 @@ pruned entry) so the remaining entries still verify from that point.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from aga_otel.audit.sanitize import canonical_json, clean_text, sanitize_details
+from aga_otel.audit.keys import entry_digest
+from aga_otel.audit.sanitize import (
+    canonical_json,
+    clean_text,
+    redact_free_text,
+    sanitize_details,
+)
+from aga_otel.redaction import SENSITIVE_WORDS
 
 GENESIS_HASH = "0" * 64
 
@@ -39,7 +46,7 @@ def make_record(
     success: Any,
     error: Any,
     details: Any,
-    redact_keys: Iterable[str] = (),
+    redact_keys: Iterable[str] = SENSITIVE_WORDS,
     max_detail_bytes: int = 16384,
     source: Any = "aga-core",
 ) -> AuditRecord:
@@ -49,7 +56,7 @@ def make_record(
         timestamp=timestamp,
         operation=clean_text(operation, 256),
         success=success is True,
-        error=None if error is None else clean_text(error, 4096),
+        error=None if error is None else redact_free_text(clean_text(error, 4096)),
         details=safe,
         details_json=text,
         source=clean_text(source, 256),
@@ -64,21 +71,23 @@ class Anchor:
     hash: str
 
 
-def entry_hash(prev_hash: str, seq: int, rec: AuditRecord) -> str:
+def entry_hash(prev_hash: str, seq: int, rec: AuditRecord, key: bytes | None = None) -> str:
     payload = json.dumps(
         [seq, rec.timestamp, rec.operation, rec.success, rec.error, rec.details_json, rec.source],
         ensure_ascii=True,
         separators=(",", ":"),
     )
-    return hashlib.sha256((prev_hash + payload).encode("ascii")).hexdigest()
+    return entry_digest(key, prev_hash, payload)
 
 
-def chain(records: Iterable[AuditRecord], last_seq: int, last_hash: str) -> list[dict]:
+def chain(
+    records: Iterable[AuditRecord], last_seq: int, last_hash: str, key: bytes | None = None
+) -> list[dict]:
     """Stored entries for ``records`` following the tip ``(last_seq, last_hash)``."""
     out = []
     for rec in records:
         last_seq += 1
-        h = entry_hash(last_hash, last_seq, rec)
+        h = entry_hash(last_hash, last_seq, rec, key)
         out.append(to_entry(rec, last_seq, last_hash, h))
         last_hash = h
     return out
@@ -125,6 +134,8 @@ class VerifyReport:
     detail: str = ""
     anchor: dict | None = None
     torn_tail: bool = False  # an incomplete last line from a crash (not tampering)
+    keyed_from: int | None = None  # entries from here on are HMAC-keyed
+    needs_key: bool = False  # keyed entries were not checked: no (or another) key given
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -132,17 +143,24 @@ class VerifyReport:
 
 
 def verify_entries(
-    entries: Iterable[dict], anchor: Anchor | None, head_seq: int | None = None
+    entries: Iterable[dict],
+    anchor: Anchor | None,
+    head_seq: int | None = None,
+    key: bytes | None = None,
+    keyed_from: int | None = None,
+    head_hash: str | None = None,
 ) -> VerifyReport:
     """Walk ``entries`` in stored order and report the first broken link.
 
     ``entries`` may contain ``{"_corrupt": line_no}`` markers for unreadable lines.
     ``head_seq`` (when the backend records it) catches deletion of the newest entries.
+    Entries from ``keyed_from`` on are checked with ``key``; without a key the walk stops
+    there and the report says so (``needs_key``).
     """
     it: Iterator[dict] = iter(entries)
     expected = anchor.seq + 1 if anchor else 1
     prev = anchor.hash if anchor else GENESIS_HASH
-    report = VerifyReport(ok=True, anchor=asdict(anchor) if anchor else None)
+    report = VerifyReport(ok=True, anchor=asdict(anchor) if anchor else None, keyed_from=keyed_from)
     for entry in it:
         if "_corrupt" in entry:
             return _bad(
@@ -164,10 +182,19 @@ def verify_entries(
             later = any(e.get("seq") == expected for e in it)
             kind = "reordered" if later else "deleted"
             return _bad(report, kind, expected, f"entry {expected} missing before {seq}")
-        if entry_hash(stored_prev, seq, rec) != stored_hash:
+        keyed = keyed_from is not None and seq >= keyed_from
+        if keyed and key is None:
+            report.needs_key = True
+            report.notes.append(
+                f"entries from {seq} on are keyed (HMAC): not checked without the key"
+            )
+            return report
+        if entry_hash(stored_prev, seq, rec, key if keyed else None) != stored_hash:
             return _bad(report, "edited", seq, "content does not match its hash")
         if stored_prev != prev:
             return _bad(report, "edited", seq - 1, "hash differs from the next entry's link")
+        if seq == head_seq and head_hash and stored_hash != head_hash:
+            return _bad(report, "edited", seq, "hash differs from the recorded head")
         prev, expected = stored_hash, seq + 1
         report.checked += 1
     if head_seq is not None and head_seq >= expected:

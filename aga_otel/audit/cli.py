@@ -1,9 +1,9 @@
-"""``aga-otel audit query|export|verify|prune PATH``: read and check an audit store file.
+"""aga-otel audit query|export|verify|prune PATH: read and check an audit store file.
 
-PATH may be a ``postgresql://`` URL; a file's backend is detected (SQLite header, else JSON
-lines). ``query``,
-``export`` and ``verify`` open the store read-only; ``verify`` exits 1 when the chain is
-broken (a torn last line from a crash is reported but is not a failure).
+PATH may be a ``postgresql://`` URL; a file's backend is detected from the file (SQLite
+header, else JSON lines), and a file that is neither is refused. query, export and verify
+open the store read-only. verify exits 1 when the chain is broken (a torn last line from a
+crash is reported but is not a failure); any command exits 2 when the store cannot be read.
 """
 
 from __future__ import annotations
@@ -15,27 +15,25 @@ import json
 import sys
 import time
 from collections.abc import Iterable
-from datetime import datetime
 
+from aga_otel._cli_args import (
+    EXIT_ERROR,
+    EXIT_OK,
+    broken_pipe,
+    positive_int,
+    positive_number,
+    time_arg,
+)
+from aga_otel._cli_args import EXIT_NEGATIVE as EXIT_BROKEN
+from aga_otel._validate import ConfigError
 from aga_otel.audit import detect_backend, open_store
+from aga_otel.audit.keys import load_key
+from aga_otel.audit.store_check import NotAnAuditStore, require_store
 
 CSV_FIELDS = ("seq", "timestamp", "operation", "success", "error", "details", "source",
               "prev_hash", "hash")  # fmt: skip
-EXIT_OK, EXIT_BROKEN, EXIT_ERROR = 0, 1, 2
-
-
-def _time(text: str) -> float:
-    """Epoch seconds or an ISO-8601 date/time (naive means local time)."""
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a time: {text!r} (epoch seconds or ISO-8601)"
-        ) from None
+TIME_HELP = "epoch seconds, ISO-8601 (2026-11-29T14:00:00Z) or a duration ago (90s, 1h, 2d)"
+_time = time_arg()
 
 
 def _bool(text: str) -> bool:
@@ -57,10 +55,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     q = sub.add_parser("query", help="matching entries, newest first")
     _path(q)
     q.add_argument("--operation")
-    q.add_argument("--since", type=_time, help="epoch seconds or ISO-8601")
-    q.add_argument("--until", type=_time, help="epoch seconds or ISO-8601")
+    q.add_argument("--since", type=_time, help=TIME_HELP)
+    q.add_argument("--until", type=_time, help=TIME_HELP)
     q.add_argument("--success", type=_bool, help="true or false")
-    q.add_argument("--limit", type=int, default=100)
+    q.add_argument("--limit", type=positive_int, default=100, help="at most this many (100)")
     q.add_argument("--instance", help="service.instance.id (postgresql:// PATH only)")
     q.add_argument("--fact-id", dest="fact_id", help="details id (postgresql:// PATH only)")
     _format(q)
@@ -72,16 +70,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     e.add_argument("--output", "-o", help="write here instead of stdout")
     e.set_defaults(func=cmd_export)
 
-    v = sub.add_parser("verify", help="check the hash chain (exit 1 when broken)")
+    v = sub.add_parser(
+        "verify",
+        help="check the hash chain (exit 1 when broken)",
+        description="Check the hash chain. Exit 0: intact; 1: broken (edited, deleted, "
+        "reordered or truncated); 2: could not check (no store, or a keyed store without "
+        "its key).",
+    )
     _path(v)
     _format(v, ("text", "json"), default="text")
+    _key(v)
     v.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("prune", help="drop entries older than the retention period")
     _path(p)
     when = p.add_mutually_exclusive_group(required=True)
-    when.add_argument("--older-than-days", type=float, dest="days")
-    when.add_argument("--before", type=_time, help="epoch seconds or ISO-8601")
+    when.add_argument("--older-than-days", type=positive_number, dest="days", help="> 0")
+    when.add_argument("--before", type=_time, help=TIME_HELP)
+    p.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
+    _key(p)
     p.set_defaults(func=cmd_prune)
 
     # explain: knowledge attribution (docs/knowledge-attribution.md)
@@ -99,12 +106,24 @@ def _path(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="PATH", help="a SQLite/JSONL file or postgresql:// URL")
 
 
+def _key(p: argparse.ArgumentParser) -> None:
+    key = p.add_mutually_exclusive_group()
+    key.add_argument("--key-file", help="HMAC key file of a keyed store")
+    key.add_argument("--key-env", metavar="VAR", help="environment variable holding the key")
+
+
 def _format(p: argparse.ArgumentParser, choices=("json", "csv"), default="json") -> None:
     p.add_argument("--format", choices=choices, default=default)
 
 
 def _open(args, read_only: bool = True):
-    return open_store(detect_backend(args.path), args.path, read_only=read_only)
+    backend = detect_backend(args.path)
+    require_store(backend, args.path)  # never create, or read a foreign file as empty
+    try:
+        key = load_key(getattr(args, "key_file", None), getattr(args, "key_env", None))
+    except ConfigError as exc:
+        raise ValueError(f"{exc.value}: not usable as a key; needs {exc.accepted}") from None
+    return open_store(backend, args.path, read_only=read_only, key=key)
 
 
 def _write_entries(entries: Iterable[dict], fmt: str, out) -> None:
@@ -127,6 +146,11 @@ def _guarded(fn):
     def run(args) -> int:
         try:
             return fn(args)
+        except BrokenPipeError:  # the reader went away (| head): stop quietly
+            return broken_pipe()
+        except NotAnAuditStore as exc:
+            print(f"aga-otel audit: {exc}", file=sys.stderr)
+            return EXIT_ERROR
         except (OSError, ValueError) as exc:  # missing file, bad path, malformed input
             print(f"aga-otel audit: {exc}", file=sys.stderr)
             return EXIT_ERROR
@@ -170,13 +194,22 @@ def cmd_verify(args) -> int:
         print(json.dumps(report.as_dict(), sort_keys=True))
     else:
         print(_describe(report))
-    return EXIT_OK if report.ok else EXIT_BROKEN
+    if not report.ok:
+        return EXIT_BROKEN
+    return EXIT_ERROR if report.needs_key else EXIT_OK
 
 
 def _describe(report) -> str:
     buf = io.StringIO()
-    if report.ok:
+    if report.ok and report.needs_key:
+        buf.write(
+            f"UNVERIFIED: entries from {report.keyed_from} on are HMAC-keyed; pass --key-file "
+            f"or --key-env ({report.checked} unkeyed entries verified before them)"
+        )
+    elif report.ok:
         buf.write(f"OK: {report.checked} entries verified")
+        if report.keyed_from is not None:
+            buf.write(f", HMAC-keyed from entry {report.keyed_from}")
         if report.anchor:
             buf.write(f" (after prune anchor at sequence {report.anchor['seq']})")
     else:
@@ -193,12 +226,20 @@ def _describe(report) -> str:
 def cmd_prune(args) -> int:
     """Remove old entries, keeping the remaining chain verifiable."""
     before = args.before if args.before is not None else time.time() - args.days * 86400
-    store = _open(args, read_only=False)
+    store = _open(args, read_only=args.dry_run)
     try:
-        n = store.prune(before)
+        if args.dry_run:  # what prune removes: the oldest entries up to the first newer one
+            n = 0
+            for entry in store.iter_entries():
+                if entry["timestamp"] >= before:
+                    break
+                n += 1
+            result = {"would_prune": n, "before": before, "dry_run": True}
+        else:
+            result = {"pruned": store.prune(before), "before": before}
     finally:
         store.close()
-    print(json.dumps({"pruned": n, "before": before}))
+    print(json.dumps(result))
     return EXIT_OK
 
 
@@ -221,10 +262,9 @@ def cmd_explain(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry point: ``python -m aga_otel.audit.cli query PATH``."""
-    parser = argparse.ArgumentParser(prog="aga-otel")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["audit", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
+    from aga_otel.cli import main as cli_main
+
+    return cli_main(["audit", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """JSON-lines audit backend with size rotation, batched writes and crash repair.
 
 Layout for ``path``: the active file ``path``, rotated segments ``path.000001``,
-``path.000002``... (oldest first, never renumbered), ``path.anchor`` (the prune anchor,
-written atomically) and ``path.torn`` (bytes of an incomplete last line cut off on open).
+``path.000002``... (oldest first, never renumbered), ``path.head`` (the chain state:
+newest entry's sequence number and hash, prune anchor, keying and seal; rewritten
+atomically after every batch, so deleting or truncating the newest lines shows),
+``path.anchor`` (the prune anchor, for older readers) and ``path.torn`` (bytes of an
+incomplete last line cut off on open).
 A batch is one ``write`` on an ``O_APPEND`` descriptor; if it fails half-way the file is
 truncated back, so the file only ever holds whole lines — except after SIGKILL during
 the write, which leaves one torn last line that the next open moves to ``path.torn``.
@@ -19,7 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from aga_otel.audit.base import AuditStore, matches
-from aga_otel.audit.chain import Anchor, VerifyReport, verify_entries
+from aga_otel.audit.chain import Anchor, VerifyReport
+from aga_otel.audit.jsonl_lines import last_entry as _last_entry
+from aga_otel.audit.jsonl_lines import line as _line
+from aga_otel.audit.jsonl_lines import parse as _parse
+from aga_otel.audit.keys import ChainState
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +37,16 @@ class JsonlAuditStore(AuditStore):
     """Audit entries as JSON lines (one entry per line, fit for Loki/ELK shippers)."""
 
     backend = "file"
+    keeps_chain_state = True
 
     def __init__(
-        self, path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES, read_only: bool = False
+        self,
+        path: str | os.PathLike,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        read_only: bool = False,
+        key: bytes | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(key)
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.read_only = read_only
@@ -52,18 +64,40 @@ class JsonlAuditStore(AuditStore):
         )
         return [*rotated, self.path] if self.path.exists() else rotated
 
+    def _sidecar(self, suffix: str) -> Path:
+        return Path(f"{self.path}.{suffix}")
+
     def _anchor(self) -> Anchor | None:
         try:
-            d = json.loads(Path(str(self.path) + ".anchor").read_text("ascii"))
+            d = json.loads(self._sidecar("anchor").read_text("ascii"))
             return Anchor(int(d["seq"]), str(d["hash"]))
         except FileNotFoundError:
             return None
 
-    def _write_anchor(self, anchor: Anchor) -> None:
-        target = Path(str(self.path) + ".anchor")
+    def _load_state(self) -> ChainState:
+        """The chain state from ``path.head`` (a store from before it: the anchor only)."""
+        try:
+            return ChainState.from_dict(json.loads(self._sidecar("head").read_text("ascii")))
+        except FileNotFoundError:
+            anchor = self._anchor()
+            return (
+                ChainState(anchor_seq=anchor.seq, anchor_hash=anchor.hash)
+                if anchor
+                else ChainState()
+            )
+        except ValueError as exc:  # unreadable: verify reports it; writing would hide it
+            raise ValueError(f"{self._sidecar('head')} is unreadable: {exc}") from None
+
+    def _replace(self, suffix: str, data: dict) -> None:
+        target = self._sidecar(suffix)
         tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps({"seq": anchor.seq, "hash": anchor.hash}), "ascii")
+        tmp.write_text(json.dumps(data, sort_keys=True), "ascii")
         os.replace(tmp, target)
+
+    def _save_state(self, state: ChainState) -> None:
+        self._replace("head", state.as_dict())
+        if state.anchor_seq is not None:
+            self._replace("anchor", {"seq": state.anchor_seq, "hash": state.anchor_hash})
 
     def _open(self) -> None:
         if self._opened:
@@ -80,11 +114,17 @@ class JsonlAuditStore(AuditStore):
             last = _last_entry(seg)
             if last is not None:
                 break
-        anchor = self._anchor()
+        state = self._load_state()
+        tip = (self._last_seq, self._last_hash)
         if last is not None:
-            self._last_seq, self._last_hash = int(last["seq"]), str(last["hash"])
-        elif anchor is not None:
-            self._last_seq, self._last_hash = anchor.seq, anchor.hash
+            tip = (int(last["seq"]), str(last["hash"]))
+        elif state.anchor_seq is not None:
+            tip = (state.anchor_seq, state.anchor_hash)
+        try:
+            self._adopt(state, *tip, writing=not self.read_only)
+        except Exception:
+            self.close()
+            raise
         self._opened = True
 
     def _repair_tail(self) -> None:
@@ -111,7 +151,7 @@ class JsonlAuditStore(AuditStore):
             self.path,
         )
 
-    def _write(self, entries: list[dict], records) -> None:
+    def _write(self, entries: list[dict], records, state: ChainState) -> None:
         data = "".join(_line(e, r.details_json) for e, r in zip(entries, records)).encode("ascii")
         fd = self._fd
         start = os.fstat(fd).st_size
@@ -123,6 +163,11 @@ class JsonlAuditStore(AuditStore):
             with contextlib.suppress(OSError):  # never leave half a batch or line behind
                 os.ftruncate(fd, start)
             raise
+        try:  # the entries are written: a failure now must not make the writer retry them
+            self._save_state(state)
+        except OSError as exc:
+            logger.warning("audit head %s not updated (%s); it lags until the next batch",
+                           self._sidecar("head"), exc)  # fmt: skip
         if start + len(data) >= self.max_bytes:
             self._rotate()
 
@@ -177,7 +222,8 @@ class JsonlAuditStore(AuditStore):
     def verify(self) -> VerifyReport:
         with self._lock:
             self._open()
-            segs, anchor = self.segments(), self._anchor()
+            segs = self.segments()
+            self._state = self._load_state()  # as stored now, not as last written
             entries: list[dict] = []
             torn = False
             for i, seg in enumerate(segs):
@@ -186,7 +232,7 @@ class JsonlAuditStore(AuditStore):
                 if seg_torn and i < len(segs) - 1:
                     entries.append({"_corrupt": f"{seg.name}: torn line inside the chain"})
                 torn = torn or seg_torn
-            report = verify_entries(entries, anchor)
+            report = self._verify_chain(entries)
             if torn and report.ok:
                 report.torn_tail = True
                 report.notes.append(
@@ -211,7 +257,8 @@ class JsonlAuditStore(AuditStore):
                 if n == 0:
                     break
                 last = entries[n - 1]
-                self._write_anchor(Anchor(int(last["seq"]), str(last["hash"])))
+                self._state = self._pruned_state(Anchor(int(last["seq"]), str(last["hash"])))
+                self._save_state(self._state)
                 removed += n
                 if n < len(entries) or seg == self.path:
                     self._rewrite(seg, n)
@@ -243,41 +290,3 @@ class JsonlAuditStore(AuditStore):
                 os.close(self._fd)
                 self._fd = None
             self._opened = False
-
-
-def _line(entry: dict, details_json: str) -> str:
-    head = {k: v for k, v in entry.items() if k != "details"}
-    # details_json is already canonical; splice it in so the stored text is the hashed text.
-    return (
-        json.dumps(head, ensure_ascii=True, separators=(",", ":"))[:-1]
-        + ',"details":'
-        + details_json
-        + "}\n"
-    )
-
-
-def _parse(raw: bytes) -> dict | None:
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _last_entry(seg: Path) -> dict | None:
-    """The last complete entry of ``seg``, reading backwards from its end."""
-    size = seg.stat().st_size
-    chunk = 65536
-    with open(seg, "rb") as f:
-        while True:
-            start = max(0, size - chunk)
-            f.seek(start)
-            lines = f.read(size - start).split(b"\n")
-            complete = lines if start == 0 else lines[1:]
-            for raw in reversed(complete):
-                entry = _parse(raw) if raw.strip() else None
-                if entry is not None and "seq" in entry:
-                    return entry
-            if start == 0:
-                return None
-            chunk *= 4

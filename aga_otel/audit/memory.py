@@ -5,23 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from aga_otel.audit.base import AuditStore, matches
-from aga_otel.audit.chain import Anchor, VerifyReport, verify_entries
+from aga_otel.audit.chain import Anchor, VerifyReport
 
 
 class MemoryAuditStore(AuditStore):
     """Keeps every entry in a list (bounded only by retention pruning)."""
 
     backend = "memory"
+    keeps_chain_state = True
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, key: bytes | None = None) -> None:
+        super().__init__(key)
         self._entries: list[dict] = []
-        self._anchor: Anchor | None = None
+        self._opened = False
 
     def _open(self) -> None:
-        pass
+        if not self._opened:
+            self._adopt(self._state, self._last_seq, self._last_hash, writing=True)
+            self._opened = True
 
-    def _write(self, entries: list[dict], records) -> None:
+    def _write(self, entries: list[dict], records, state) -> None:
         self._entries.extend(entries)
 
     def query(self, operation=None, since=None, until=None, success=None, limit=100):
@@ -41,7 +44,8 @@ class MemoryAuditStore(AuditStore):
 
     def verify(self) -> VerifyReport:
         with self._lock:
-            return verify_entries(list(self._entries), self._anchor, self._last_seq)
+            self._open()
+            return self._verify_chain(list(self._entries))
 
     def prune(self, before: float) -> int:
         with self._lock:
@@ -50,7 +54,7 @@ class MemoryAuditStore(AuditStore):
                 n += 1
             if n:
                 last = self._entries[n - 1]
-                self._anchor = Anchor(last["seq"], last["hash"])
+                self._state = self._pruned_state(Anchor(last["seq"], last["hash"]))
                 del self._entries[:n]
             return n
 

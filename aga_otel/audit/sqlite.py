@@ -1,8 +1,9 @@
 """SQLite audit backend: WAL, batched transactions, indexed on time/operation/success.
 
 Each batch is one transaction, so a process killed mid-write loses at most that batch
-and SQLite's journal leaves the database consistent. ``audit_meta`` holds the prune
-anchor and the chain head (last sequence number), updated in the same transactions.
+and SQLite's journal leaves the database consistent. ``audit_meta`` holds the chain
+state (:class:`~aga_otel.audit.keys.ChainState`: head, prune anchor, keying and, keyed,
+its seal), updated in the same transactions as the entries.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from aga_otel.audit.base import AuditStore
-from aga_otel.audit.chain import Anchor, VerifyReport, verify_entries
+from aga_otel.audit.chain import Anchor, VerifyReport
+from aga_otel.audit.keys import ChainState
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_log (
@@ -49,9 +51,12 @@ class SqliteAuditStore(AuditStore):
     """Audit entries in a SQLite file; ``read_only`` opens it without ever writing."""
 
     backend = "sqlite"
+    keeps_chain_state = True
 
-    def __init__(self, path: str | os.PathLike, read_only: bool = False) -> None:
-        super().__init__()
+    def __init__(
+        self, path: str | os.PathLike, read_only: bool = False, key: bytes | None = None
+    ) -> None:
+        super().__init__(key)
         self.path = Path(path)
         self.read_only = read_only
         self._conn: sqlite3.Connection | None = None
@@ -77,12 +82,17 @@ class SqliteAuditStore(AuditStore):
             except Exception:
                 conn.close()
                 raise
-        row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-        if row is None:
-            anchor = self._meta(conn, "anchor")
-            row = (anchor.seq, anchor.hash) if anchor else None
-        if row is not None:
-            self._last_seq, self._last_hash = row
+        try:
+            state = self._load_state(conn)
+            row = conn.execute(
+                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            if row is None and state.anchor_seq is not None:
+                row = (state.anchor_seq, state.anchor_hash)
+            self._adopt(state, *(row or (0, self._last_hash)), writing=not self.read_only)
+        except Exception:
+            conn.close()
+            raise
         self._conn = conn
 
     @staticmethod
@@ -93,7 +103,29 @@ class SqliteAuditStore(AuditStore):
             return None
         return Anchor(row[0], row[1]) if row else None
 
-    def _write(self, entries: list[dict], records) -> None:
+    def _load_state(self, conn: sqlite3.Connection) -> ChainState:
+        head, anchor = self._meta(conn, "head"), self._meta(conn, "anchor")
+        keyed, seal = self._meta(conn, "keyed"), self._meta(conn, "seal")
+        return ChainState(
+            head_seq=head.seq if head else 0,
+            head_hash=head.hash if head else "",
+            anchor_seq=anchor.seq if anchor else None,
+            anchor_hash=anchor.hash if anchor else None,
+            keyed_from=keyed.seq if keyed else None,
+            key_id=keyed.hash if keyed else None,
+            seal=seal.hash if seal else None,
+        )
+
+    @staticmethod
+    def _save_state(conn: sqlite3.Connection, st: ChainState) -> None:
+        rows = [("head", st.head_seq, st.head_hash)]
+        if st.anchor_seq is not None:
+            rows.append(("anchor", st.anchor_seq, st.anchor_hash))
+        if st.keyed_from is not None:
+            rows += [("keyed", st.keyed_from, st.key_id), ("seal", 0, st.seal)]
+        conn.executemany("INSERT OR REPLACE INTO audit_meta VALUES (?, ?, ?)", rows)
+
+    def _write(self, entries: list[dict], records, state: ChainState) -> None:
         conn = self._conn
         assert conn is not None
         rows = [
@@ -113,11 +145,7 @@ class SqliteAuditStore(AuditStore):
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
-            last = entries[-1]
-            conn.execute(
-                "INSERT OR REPLACE INTO audit_meta VALUES ('head', ?, ?)",
-                (last["seq"], last["hash"]),
-            )
+            self._save_state(conn, state)
             conn.execute("COMMIT")
         except BaseException:
             # SQLite rolls back by itself on SQLITE_FULL/IOERR; a second ROLLBACK would
@@ -156,11 +184,10 @@ class SqliteAuditStore(AuditStore):
     def verify(self) -> VerifyReport:
         with self._lock:
             self._open()
-            anchor = self._meta(self._conn, "anchor")
-            head = self._meta(self._conn, "head")
+            self._state = self._load_state(self._conn)  # as stored now, not as last written
             cur = self._conn.execute(f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq")
             entries = (_row_entry(r, parse_details=False) for r in cur)
-            return verify_entries(entries, anchor, head.seq if head else None)
+            return self._verify_chain(entries)
 
     def prune(self, before: float) -> int:
         with self._lock:
@@ -173,14 +200,16 @@ class SqliteAuditStore(AuditStore):
             ).fetchone()
             if last is None:
                 return 0
+            state = self._pruned_state(Anchor(*last))
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.execute("INSERT OR REPLACE INTO audit_meta VALUES ('anchor', ?, ?)", last)
+                self._save_state(conn, state)
                 n = conn.execute("DELETE FROM audit_log WHERE seq <= ?", (last[0],)).rowcount
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            self._state = state
             return n
 
     def count(self) -> int:

@@ -13,13 +13,26 @@ from typing import Any
 from opentelemetry.metrics import Counter
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 
-from aga_otel import semconv as sc
+from aga_otel.exporters.reporting import ExportReporter
 from aga_otel.exporters.temporality import DeltaConverter
-from aga_otel.status import Status, StatusBoard
+from aga_otel.redaction import redact_loggers
+from aga_otel.status import StatusBoard
 
 logger = logging.getLogger(__name__)
 
 _PATHS = {"metrics": "/v1/metrics", "logs": "/v1/logs", "traces": "/v1/traces"}
+# The OTLP exporters (and urllib3 below them) log the request URL when an export fails.
+_URL_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http._common",
+    "opentelemetry.exporter.otlp.proto.http._log_exporter",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.common.http",
+    "urllib3.connectionpool",
+)
 
 
 def signal_endpoint(config: Any, signal: str) -> str | None:
@@ -42,8 +55,22 @@ def signal_enabled(config: Any, signal: str) -> bool:
     return has_endpoint if flag is None else bool(flag)
 
 
+def other_metric_outputs(config: Any) -> str:
+    """What still carries metrics when the Prometheus endpoint is down (for its log line)."""
+    outputs = [f"OTLP ({config.otlp_protocol})"] if signal_enabled(config, "metrics") else []
+    if config.console_metrics:
+        outputs.append("the console")
+    if outputs:
+        return "metrics stay available over " + " and ".join(outputs)
+    return (
+        "no other metrics exporter is configured, so metrics are not exported "
+        "(alerts and health still evaluate them in-process)"
+    )
+
+
 def exporter_kwargs(config: Any, signal: str) -> dict[str, Any]:
     """Keyword arguments for the OTLP ``signal`` exporter of ``config.otlp_protocol``."""
+    redact_loggers(*_URL_LOGGERS)
     kw: dict[str, Any] = {
         "endpoint": signal_endpoint(config, signal),
         "headers": dict(config.otlp_headers) or None,
@@ -119,8 +146,10 @@ def create_span_exporter(config: Any):
 class ExporterConsumer:
     """A MetricsConsumer pushing snapshots through any OTel ``MetricExporter``.
 
-    Failures are counted in ``aga_otel_export_failures_total{exporter}`` and reported on
-    the status board; the exporter's own timeout bounds every call.
+    Outcomes go to an :class:`~aga_otel.exporters.reporting.ExportReporter` (status board
+    ``metrics.<name>``, ``aga_otel_export_failures_total{exporter=<name>}``, one log line
+    per outage); ``target`` (the endpoint, redacted there) is only shown. The exporter's
+    own timeout bounds every call.
     """
 
     exemplars = True  # gets a snapshot of its own, with the exemplars of its interval
@@ -134,17 +163,23 @@ class ExporterConsumer:
         failures: Counter | None = None,
         temporality: str = "cumulative",
         timeout: float = 10.0,
+        target: str = "",
     ) -> None:
         self.name = name
         self.exporter = exporter
         self.interval = interval
         self.status = status
-        self.failures = failures
         self.timeout = timeout
         self.delta = DeltaConverter() if temporality in ("delta", "lowmemory") else None
         self.component = f"metrics.{name}"
+        self.reporter = ExportReporter(
+            status, self.component, f"{name} metrics export", target,
+            exporter=name, failures=failures,
+            while_failing="the next export after recovery carries the cumulative totals"
+            if self.delta is None
+            else "the deltas of failed exports are lost",
+        )  # fmt: skip
         self.exports = 0
-        status.register(self.component)
 
     def consume(self, metrics: MetricsData) -> None:
         data = self.delta.convert(metrics) if self.delta else metrics
@@ -153,17 +188,12 @@ class ExporterConsumer:
             ok = result is MetricExportResult.SUCCESS
             detail = "" if ok else "exporter returned FAILURE"
         except Exception as exc:  # exporters should not raise, but never trust it
-            ok, detail = False, repr(exc)
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
         if ok:
             self.exports += 1
-            self.status.success(self.component, f"{self.exports} exports")
-            return
-        if self.failures is not None:
-            self.failures.add(1, {sc.ATTR_EXPORTER: self.name})
-        prev = self.status.get(self.component)
-        if prev is None or prev.status is Status.HEALTHY:  # one line per outage, not per try
-            logger.warning("aga-otel: %s metrics export failed: %s", self.name, detail)
-        self.status.failure(self.component, f"export failed: {detail}")
+            self.reporter.succeeded(1, f"{self.exports} exports")
+        else:
+            self.reporter.failed_with(1, detail)
 
     def shutdown(self, timeout: float) -> None:
         try:

@@ -1,4 +1,12 @@
-"""Export outcome reporting and bounded shutdowns, shared by the log and span pipelines."""
+"""One way to report an outage, for every exporter, writer and webhook; bounded shutdowns.
+
+Every sink that sends data somewhere (OTLP/console/custom metric exporters, the OTLP log
+and span exporters, the audit store writer, the alert webhook) reports each outcome to an
+:class:`ExportReporter`. It puts the outcome on the status board (health, ``get_stats``),
+counts each failed attempt in ``aga_otel_export_failures_total{exporter}``, and logs one
+line when an outage starts and one when it ends, both at :data:`LOG_LEVEL`, never one per
+failed attempt. Every target and error it shows has its credentials redacted.
+"""
 
 from __future__ import annotations
 
@@ -7,44 +15,81 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from aga_otel.redaction import redact_text, redact_url
 from aga_otel.status import StatusBoard
 
 logger = logging.getLogger(__name__)
 
+#: The one level for outage and recovery lines: a failing sink degrades itself, never aga-core.
+LOG_LEVEL = logging.WARNING
+
 
 class ExportReporter:
-    """Counts exported/failed items of one exporter and reports the state transitions.
+    """Counts the outcomes of one sink and reports its outage state transitions.
 
-    Signal-agnostic: the status board gets every outcome, the log one line when an outage
-    starts and one when it ends (not one per failed batch).
+    ``what`` names the operation for humans ("OTLP log export", "audit sqlite store
+    write"); ``target`` is where it goes (a URL or path, redacted here); ``exporter`` is
+    the ``exporter`` attribute of the failure counter (the component name by default);
+    ``failures`` a counter of its own, else the status board's (see
+    :meth:`StatusBoard.set_failure_counter`); ``while_failing`` what happens to data
+    during the outage.
     """
 
-    def __init__(self, status: StatusBoard, component: str, what: str, endpoint: str) -> None:
-        self.status, self.component, self.what, self.endpoint = status, component, what, endpoint
+    def __init__(
+        self,
+        status: StatusBoard,
+        component: str,
+        what: str,
+        target: str = "",
+        *,
+        exporter: str | None = None,
+        failures: Any = None,
+        while_failing: str = "dropped until it recovers",
+    ) -> None:
+        self.status, self.component, self.what = status, component, what
+        self.target = redact_url(target) if target else ""
+        self.exporter = exporter or component
+        self.failures = failures
+        self.while_failing = while_failing
         self.exported = self.failed = 0
         self._failing = False
-        status.register(component, endpoint)
+        self._lock = threading.Lock()
+        status.register(component, self.target)
+        status.export_failed(self.exporter, 0, counter=failures)  # the series exists from start
 
-    def succeeded(self, n: int) -> None:
-        self.exported += n
-        if self._failing:
-            self._failing = False
-            logger.warning("OTLP %s export to %s recovered", self.what, self.endpoint)
-        self.status.success(self.component, self.endpoint)
+    @property
+    def failing(self) -> bool:
+        return self._failing
 
-    def failed_with(self, n: int, error: str) -> None:
-        self.failed += n
-        self.status.failure(
-            self.component, f"OTLP {self.what} export to {self.endpoint} failed: {error}"
-        )
-        if not self._failing:
-            self._failing = True
-            logger.error(
-                "OTLP %s export to %s failed (%s); dropped until it recovers",
+    def _where(self) -> str:
+        return f" ({self.target})" if self.target else ""
+
+    def succeeded(self, n: int = 1, detail: str | None = None, **extra: Any) -> None:
+        with self._lock:
+            self.exported += n
+            recovered, self._failing = self._failing, False
+        if recovered:
+            logger.log(LOG_LEVEL, "aga-otel: %s recovered%s", self.what, self._where())
+        self.status.success(self.component, self.target if detail is None else detail, **extra)
+
+    def failed_with(self, n: int, error: Any, **extra: Any) -> bool:
+        """Record one failed attempt carrying ``n`` items; True when it starts an outage."""
+        error = redact_text(str(error))
+        with self._lock:
+            self.failed += n
+            started, self._failing = not self._failing, True
+        self.status.export_failed(self.exporter, counter=self.failures)
+        self.status.failure(self.component, f"{self.what} failed{self._where()}: {error}", **extra)
+        if started:
+            logger.log(
+                LOG_LEVEL,
+                "aga-otel: %s failed%s: %s; %s",
                 self.what,
-                self.endpoint,
+                self._where(),
                 error,
+                self.while_failing,
             )
+        return started
 
 
 class ReportingExporter:

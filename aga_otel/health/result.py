@@ -9,11 +9,11 @@ plugin, from user checks and from exceptions, and the health endpoint is unauthe
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from aga_otel.redaction import redact_text
 from aga_otel.status import Status
 
 __all__ = ["CheckResult", "Status", "normalize", "redact", "safe_data"]
@@ -99,29 +99,11 @@ def _status(value: Any) -> Status | None:
     return None
 
 
-# URLs keep scheme and host only: a webhook URL's path or query is often the credential
-# (Slack, Teams), and user:password@ is one by definition.
-_URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^\s/@]*@)?([^\s/?#]*)(\S*)")
-_SECRET_KV = re.compile(
-    r"(?i)\b(password|passwd|secret|token|api[_-]?key|authorization)\s*[=:]\s*"
-    r"(?:(?:bearer|basic|token)\s+)?\S+"
-)
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
-
-
 def redact(text: str) -> str:
     """A detail string safe to show on an unauthenticated endpoint, at most 200 chars."""
-    text = _URL.sub(_redact_url, str(text))
-    text = _SECRET_KV.sub(lambda m: f"{m.group(1)}=<redacted>", text)
-    text = _BEARER.sub(lambda m: f"{m.group(1)} <redacted>", text)
+    text = redact_text(str(text))
     text = " ".join(text.split())  # no newlines or tracebacks in a probe answer
     return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 3] + "..."
-
-
-def _redact_url(m: re.Match) -> str:
-    rest = m.group(3).rstrip(".,;:)")  # keep the sentence's punctuation
-    tail = m.group(3)[len(rest) :]
-    return f"{m.group(1)}{m.group(2)}{'/<redacted>' if rest else ''}{tail}"
 
 
 def safe_data(data: Mapping[str, Any], _depth: int = 0) -> dict[str, Any]:

@@ -9,7 +9,6 @@ without a custom parser. This exporter writes with plain file I/O, never through
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -17,10 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
+from aga_otel.exporters.reporting import ExportReporter
 from aga_otel.logs._sdk import LogRecordExporter, LogRecordExportResult, ReadableLogRecord
 from aga_otel.status import StatusBoard
-
-logger = logging.getLogger(__name__)
 
 COMPONENT = "logs.file"
 
@@ -115,10 +113,8 @@ class LocalLogExporter(LogRecordExporter):
         self.format = format_json if fmt == "json" else format_text
         self.file = RotatingLineWriter(path, max_bytes, backup_count) if path else None
         self.stream = stream
-        self.exported = self.failed = 0
-        self._failing = False
+        self.reporter = ExportReporter(status, COMPONENT, "local log output", str(path or "stderr"))
         self._lock = threading.Lock()
-        status.register(COMPONENT, str(path or "stderr"))
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         text = "".join(self.format(r) + "\n" for r in batch)
@@ -130,24 +126,12 @@ class LocalLogExporter(LogRecordExporter):
                     self.stream.write(text)
                     self.stream.flush()
             except Exception as exc:
-                self.failed += len(batch)
-                self._report_failure(exc)
+                self.reporter.failed_with(len(batch), f"{type(exc).__name__}: {exc}")
                 if self.file is not None:
                     self.file.close()  # reopen on the next batch
                 return LogRecordExportResult.FAILURE
-        self.exported += len(batch)
-        if self._failing:
-            self._failing = False
-            logger.warning("aga-otel local log output is writable again")
-        self.status.success(COMPONENT, str(self.file.path if self.file else "stderr"))
+        self.reporter.succeeded(len(batch))
         return LogRecordExportResult.SUCCESS
-
-    def _report_failure(self, exc: Exception) -> None:
-        detail = f"local log output failed: {type(exc).__name__}: {exc}"
-        self.status.failure(COMPONENT, detail)
-        if not self._failing:
-            self._failing = True
-            logger.error("%s; dropping log lines until it recovers", detail)
 
     def shutdown(self) -> None:
         with self._lock:

@@ -32,7 +32,7 @@ def StatusReportingExporter(  # noqa: N802 - reads as the class it builds
     inner: LogRecordExporter, status: StatusBoard, endpoint: str
 ) -> ReportingExporter:
     """Wraps a log exporter: each outcome goes to the status board (``logs.otlp``)."""
-    reporter = ExportReporter(status, COMPONENT, "log", endpoint)
+    reporter = ExportReporter(status, COMPONENT, "OTLP log export", endpoint)
     return ReportingExporter(
         inner, reporter, LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE
     )

@@ -28,6 +28,7 @@ from opentelemetry.sdk.resources import Resource
 
 from aga_otel._version import __version__
 from aga_otel.audit import AuditStore, AuditWriter, injections, open_store
+from aga_otel.audit.keys import load_key
 from aga_otel.config import ObservabilityConfig
 from aga_otel.exporters.reporting import ReportingExporter, run_bounded
 from aga_otel.logs import records as rec
@@ -35,6 +36,7 @@ from aga_otel.logs._sdk import BatchLogRecordProcessor, LoggerProvider, LogRecor
 from aga_otel.logs.local import LocalLogExporter
 from aga_otel.logs.otlp import StatusReportingExporter, build_otlp_exporter, logs_endpoint
 from aga_otel.logs.processors import AuditLogRecordProcessor, SeverityGate
+from aga_otel.redaction import redact_text, redact_url
 from aga_otel.semconv import EVENT_AUDIT, EVENT_FORWARD, EVENT_RETRIEVAL
 from aga_otel.status import StatusBoard
 
@@ -98,8 +100,11 @@ class LogPipeline:
                 )
                 self._add(self.otlp)
             except Exception as exc:  # e.g. unreadable TLS files: degrade, keep the rest
-                logger.error("OTLP log exporter for %s not started: %s", endpoint, exc)
-                self.status.failure("logs.otlp", f"not started: {exc}")
+                error = redact_text(str(exc))
+                logger.error(
+                    "OTLP log exporter for %s not started: %s", redact_url(endpoint), error
+                )
+                self.status.failure("logs.otlp", f"not started: {error}")
         if c.log_file or c.log_stderr:
             self.local = LocalLogExporter(
                 self.status,
@@ -201,7 +206,7 @@ class LogPipeline:
         }
         for key, exp in (("otlp", self.otlp), ("local", self.local)):
             if exp is not None:
-                out[key] = {"exported": exp.exported, "failed": exp.failed}
+                out[key] = {"exported": exp.reporter.exported, "failed": exp.reporter.failed}
         return out
 
 
@@ -219,9 +224,11 @@ def build_log_pipeline(
 
 
 def build_audit_store(config: ObservabilityConfig, resource: Resource) -> AuditStore:
-    """The configured store; PostgreSQL chains are keyed by ``service.instance.id``."""
+    """The configured store; PostgreSQL chains are keyed by ``service.instance.id``; the
+    local stores take the HMAC key when one is configured."""
     if config.audit_storage_backend != "postgresql":
-        return open_store(config.audit_storage_backend, config.audit_storage_path)
+        key = load_key(config.audit_hmac_key_file, config.audit_hmac_key_env)
+        return open_store(config.audit_storage_backend, config.audit_storage_path, key=key)
     instance = str(resource.attributes.get("service.instance.id") or "default")
     return open_store(
         "postgresql",

@@ -14,5 +14,5 @@ def StatusReportingSpanExporter(  # noqa: N802 - reads as the class it builds
     inner: SpanExporter, status: StatusBoard, endpoint: str
 ) -> ReportingExporter:
     """Wraps a span exporter: each outcome goes to the status board (``traces.otlp``)."""
-    reporter = ExportReporter(status, COMPONENT, "span", endpoint)
+    reporter = ExportReporter(status, COMPONENT, "OTLP span export", endpoint)
     return ReportingExporter(inner, reporter, SpanExportResult.SUCCESS, SpanExportResult.FAILURE)

@@ -24,6 +24,7 @@ from aga_otel.config import ObservabilityConfig
 from aga_otel.exporters.otlp import create_span_exporter, signal_enabled, signal_endpoint
 from aga_otel.exporters.reporting import ReportingExporter, run_bounded
 from aga_otel.logs.records import A_LAYER
+from aga_otel.redaction import redact_text, redact_url
 from aga_otel.semconv import EVENT_AUDIT, EVENT_FORWARD, EVENT_RETRIEVAL
 from aga_otel.status import StatusBoard
 from aga_otel.tracing import spans
@@ -68,8 +69,11 @@ class TracingPipeline:
                 )
                 outputs.append(self.otlp)
             except Exception as exc:  # e.g. unreadable TLS files: degrade, keep the rest
-                logger.error("OTLP span exporter for %s not started: %s", endpoint, exc)
-                status.failure(COMPONENT, f"not started: {exc}")
+                error = redact_text(str(exc))
+                logger.error(
+                    "OTLP span exporter for %s not started: %s", redact_url(endpoint), error
+                )
+                status.failure(COMPONENT, f"not started: {error}")
         for exporter in outputs:
             self.tracer_provider.add_span_processor(
                 BatchSpanProcessor(exporter, schedule_delay_millis=1000)

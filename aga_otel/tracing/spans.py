@@ -25,7 +25,7 @@ import time
 from typing import Any, NamedTuple
 
 from aga_otel.audit.injections import documents
-from aga_otel.audit.sanitize import clean_text
+from aga_otel.audit.sanitize import clean_text, redact_free_text
 from aga_otel.logs.records import (
     A_APPLIED,
     A_BUDGET,
@@ -114,7 +114,7 @@ def audit_span(event: Any) -> SpanSpec | None:
     error = None
     if not a.success:
         raw = data.get("error")
-        error = clean_text(raw, MAX_ERROR_CHARS) if raw else "operation failed"
+        error = redact_free_text(clean_text(raw, MAX_ERROR_CHARS)) if raw else "operation failed"
     return SpanSpec(AUDIT_SPAN_PREFIX + a.operation, ts, ts, attrs, error)
 
 
