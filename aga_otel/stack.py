@@ -21,7 +21,13 @@ from aga_otel._version import __version__
 from aga_otel.alerts import build_alert_manager
 from aga_otel.bridge import EventBridge
 from aga_otel.config import ObservabilityConfig
-from aga_otel.exporters.otlp import ExporterConsumer, create_metric_exporter, signal_enabled
+from aga_otel.exporters.otlp import (
+    ExporterConsumer,
+    create_metric_exporter,
+    other_metric_outputs,
+    signal_enabled,
+    signal_endpoint,
+)
 from aga_otel.exporters.prometheus import PrometheusEndpoint
 from aga_otel.health import build_health
 from aga_otel.live import attach_dashboard
@@ -29,6 +35,7 @@ from aga_otel.logs import build_log_pipeline
 from aga_otel.metrics.gauges import register_gauges
 from aga_otel.metrics.reader import SharedMetricReader, feed_foreign_reader
 from aga_otel.metrics.recorder import MetricsRecorder, create_instrument
+from aga_otel.redaction import redact_text
 from aga_otel.status import Status, StatusBoard
 from aga_otel.tracing import build_tracing
 
@@ -144,6 +151,8 @@ class ObservabilityStack:
         register_gauges(self.meter, lambda: self.plugin, recorder.activation, self.bridge.stats)
         failures = create_instrument(self.meter, sc.BY_KEY["export_failures"])
         failures.add(0, {sc.ATTR_EXPORTER: "otlp"})  # the series exists from the start
+        # Every reporter (logs, spans, files, webhook, audit) counts into the same series.
+        self.status.set_failure_counter(failures)
         self._start_local_consumers(child)
         self._start_metric_sinks(failures, child)
         self.bridge.start()
@@ -188,7 +197,7 @@ class ObservabilityStack:
             self.prometheus = PrometheusEndpoint(
                 reader.shared_snapshot, self.status, cfg.prometheus_host, cfg.prometheus_port,
                 cfg.prometheus_labels, cfg.server_tls_certfile, cfg.server_tls_keyfile,
-                cfg.prometheus_prefix,
+                cfg.prometheus_prefix, other_metric_outputs(cfg),
             )  # fmt: skip
             self.prometheus.start()
         # Local consumers first, remote ones last: shutdown follows this order.
@@ -206,12 +215,14 @@ class ObservabilityStack:
             try:
                 exporter = create_metric_exporter(cfg)
             except Exception as exc:
-                logger.error("aga-otel: OTLP metrics exporter could not be created: %s", exc)
-                self.status.failure("metrics.otlp", f"not created: {exc}")
+                reason = redact_text(str(exc))
+                logger.error("aga-otel: OTLP metrics exporter could not be created: %s", reason)
+                self.status.failure("metrics.otlp", f"not created: {reason}")
             else:
                 reader.add_consumer(ExporterConsumer(
                     "otlp", exporter, cfg.export_interval, self.status, failures,
                     cfg.temporality_preference, cfg.otlp_timeout,
+                    target=signal_endpoint(cfg, "metrics") or "default OTLP endpoint",
                 ))  # fmt: skip
 
     def bind_plugin(self, plugin: Any) -> None:
@@ -368,8 +379,9 @@ def _optional_component(name: str, status: StatusBoard, build):
     try:
         return build()
     except Exception as exc:
-        logger.error("aga-otel: %s component could not start: %s", name, exc)
-        status.failure(name, f"could not start: {exc}", Status.UNHEALTHY)
+        reason = redact_text(str(exc))
+        logger.error("aga-otel: %s component could not start: %s", name, reason)
+        status.failure(name, f"could not start: {reason}", Status.UNHEALTHY)
         return None
 
 

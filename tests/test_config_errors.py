@@ -74,9 +74,20 @@ BAD = {
     "server_tls_keyfile": "",
     "tracing_enabled": "1",
     "trace_forward_sample_rate": 1.5,
+    "alert_resend_interval": 0,
+    "audit_dsn": 5,
+    "audit_queue_size": 0,
+    "audit_required": "yes",
+    "audit_spill_dir": 5,
+    "audit_spill_max_bytes": 0,
+    "dashboard_enabled": "on",
+    "dashboard_token": "short",
+    "knowledge_ids_enabled": "no",
+    "knowledge_max_documents": 5000,
 }
 REDACTED_IN_ERRORS = {"otlp_headers", "otlp_endpoint", "otlp_metrics_endpoint",
-                      "otlp_logs_endpoint", "otlp_traces_endpoint", "alert_webhook_url"}  # fmt: skip
+                      "otlp_logs_endpoint", "otlp_traces_endpoint", "alert_webhook_url",
+                      "dashboard_token", "audit_dsn"}  # fmt: skip
 
 
 def test_every_field_has_a_row():

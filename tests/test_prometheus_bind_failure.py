@@ -30,11 +30,6 @@ def bind_failure_line(make_stack, caplog, **config) -> str:
     return lines[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exporters/prometheus.py is the lead's: its bind-failure line must use "
-    "other_metric_outputs(config); remove this marker with that change",
-)
 def test_bind_failure_without_otlp_does_not_claim_otlp(make_stack, caplog, busy_port):
     line = bind_failure_line(make_stack, caplog, prometheus_port=busy_port)
     assert "OTLP" not in line and "no other metrics exporter is configured" in line

@@ -172,7 +172,9 @@ class PrometheusEndpoint:
         certfile: str | None = None,
         keyfile: str | None = None,
         prefix: str = DEFAULT_PREFIX,
+        fallback: str = "",
     ) -> None:
+        self.fallback = fallback  # what still carries metrics if the port cannot be bound
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(SnapshotCollector(snapshot, const_labels, prefix))
         self.host, self.requested_port = host, port
@@ -195,8 +197,10 @@ class PrometheusEndpoint:
         except OSError as exc:
             msg = (
                 f"Prometheus endpoint could not bind {self.host}:{self.requested_port}: "
-                f"{exc.strerror or exc}; metrics stay available over OTLP"
+                f"{exc.strerror or exc}"
             )
+            if self.fallback:
+                msg += f"; {self.fallback}"
             logger.error("aga-otel: %s", msg)
             self.status.failure(COMPONENT, msg, Status.UNHEALTHY)
             return None
