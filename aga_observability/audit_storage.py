@@ -22,6 +22,8 @@ from aga_observability._face import Face
 
 __all__ = ["AuditStorageBackend", "FileAuditStorage", "SQLiteAuditStorage"]
 
+_KEEP_FOREVER_DAYS = 1e6
+
 
 class AuditStorageBackend(ABC):
     """1.0's audit storage interface."""
@@ -57,6 +59,8 @@ class _AuditFace(Face, AuditStorageBackend):
         return {
             "audit_storage_backend": self.backend, "audit_storage_path": self.path,
             "audit_flush_interval": self.flush_interval, "audit_batch_size": self.batch_size,
+            # 1.0 stores kept everything until cleanup(retention_days) was called.
+            "audit_retention_days": _KEEP_FOREVER_DAYS,
         }  # fmt: skip
 
     def _on_attach(self, stack: Any) -> None:
