@@ -87,7 +87,9 @@ class Face:
     def subscribed(self) -> bool:
         if self._own:
             return bool(self._subscriptions)
-        return self._stack is not None and bool(self._stack.bridge and self._stack.bridge.subscribed)
+        return self._stack is not None and bool(
+            self._stack.bridge and self._stack.bridge.subscribed
+        )
 
     def shutdown(self) -> None:
         """Stop the face's own stack (a stack's components stop with ``stack.shutdown()``)."""

@@ -156,7 +156,10 @@ class AlertManager(Face):
 
     # --- queries ---------------------------------------------------------------------------
     def get_alerts(
-        self, severity: AlertSeverity | str | None = None, limit: int = 100, since: float | None = None
+        self,
+        severity: AlertSeverity | str | None = None,
+        limit: int = 100,
+        since: float | None = None,
     ) -> list[dict[str, Any]]:
         """Fired alerts as dicts, oldest first, the last ``limit``."""
         wanted = None if severity is None else AlertSeverity(severity)

@@ -109,7 +109,11 @@ class _AuditFace(Face, AuditStorageBackend):
     def _counts(self) -> dict[str, Any]:
         w = self._writer
         stats = w.stats() if w is not None else {"written": 0, "backlog": 0}
-        return {"path": self.path, "total_written": stats["written"], "buffer_size": stats["backlog"]}
+        return {
+            "path": self.path,
+            "total_written": stats["written"],
+            "buffer_size": stats["backlog"],
+        }
 
 
 class FileAuditStorage(_AuditFace):
@@ -128,6 +132,11 @@ class FileAuditStorage(_AuditFace):
         super().__init__(path, flush_interval, batch_size)
         self.max_file_size, self.max_files = max_file_size, max_files
 
+    def _on_attach(self, stack: Any) -> None:
+        super()._on_attach(stack)
+        if self._own and self._writer is not None:  # aga-otel rotates at max_bytes
+            self._writer.store.max_bytes = self.max_file_size
+
     def get_stats(self) -> dict[str, Any]:
         exists = os.path.exists(self.path)
         return {
@@ -142,7 +151,9 @@ class SQLiteAuditStorage(_AuditFace):
 
     backend = "sqlite"
 
-    def __init__(self, path: str = "aga_audit.db", flush_interval: float = 10, batch_size: int = 100):
+    def __init__(
+        self, path: str = "aga_audit.db", flush_interval: float = 10, batch_size: int = 100
+    ):
         super().__init__(path, flush_interval, batch_size)
 
     def _entry(self, row: dict[str, Any]) -> dict[str, Any]:

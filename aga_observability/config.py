@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from aga_otel.config import AlertRuleConfig as _AlertRuleConfig
-from aga_otel.config import ConfigError
+from aga_otel.config import ConfigError, track_explicit_fields
 from aga_otel.config import ObservabilityConfig as _ObservabilityConfig
-from aga_otel.config import track_explicit_fields
 
 __all__ = ["AlertRuleConfig", "ConfigError", "ObservabilityConfig"]
 

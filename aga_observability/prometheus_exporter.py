@@ -91,7 +91,9 @@ class PrometheusExporter(Face):
         if self.registry is not None:
             from aga_otel.exporters.prometheus import SnapshotCollector
 
-            self.registry.register(SnapshotCollector(stack.reader.snapshot, self.labels, self.prefix))
+            self.registry.register(
+                SnapshotCollector(stack.reader.snapshot, self.labels, self.prefix)
+            )
             self.registry.register(_BuildInfo(self))
         if self._plugin is not None:
             stack.bind_plugin(self._plugin)

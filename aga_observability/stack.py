@@ -37,7 +37,9 @@ class ObservabilityStack:
         from aga_otel.alerts.rules import effective_rules
         from aga_otel.stack import ObservabilityStack as _Stack
 
-        self._stack = _Stack(event_bus, config if config is not None else ObservabilityConfig(), **kwargs)
+        self._stack = _Stack(
+            event_bus, config if config is not None else ObservabilityConfig(), **kwargs
+        )
         self._faces_attached = False
         cfg = self._stack.config
         self.prometheus = (
@@ -46,8 +48,9 @@ class ObservabilityStack:
             else None
         )
         self.log_exporter = (
-            LogExporter(cfg.log_format, cfg.log_level, cfg.log_file, cfg.log_max_bytes,
-                        cfg.log_backup_count)  # fmt: skip
+            LogExporter(
+                cfg.log_format, cfg.log_level, cfg.log_file, cfg.log_max_bytes, cfg.log_backup_count
+            )  # fmt: skip
             if cfg.log_enabled
             else None
         )

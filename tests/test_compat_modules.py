@@ -73,7 +73,9 @@ def test_enums_are_str_enums_equal_to_their_values():
     from aga_observability import AlertSeverity, HealthStatus
 
     assert [s.value for s in AlertSeverity] == ["info", "warning", "critical"]
-    assert AlertSeverity.CRITICAL == "critical" and AlertSeverity("warning") is AlertSeverity.WARNING
+    assert (
+        AlertSeverity.CRITICAL == "critical" and AlertSeverity("warning") is AlertSeverity.WARNING
+    )
     assert [s.value for s in HealthStatus] == ["healthy", "degraded", "unhealthy"]
     assert HealthStatus.DEGRADED == "degraded"
 

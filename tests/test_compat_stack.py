@@ -165,7 +165,9 @@ def test_standalone_exporters_and_stores(tmp_path):
     finally:
         for component in (prom, logs, sqlite, jsonl):
             component.shutdown()
-    kinds = {json.loads(x)["event_type"] for x in (tmp_path / "events.log").read_text().splitlines()}
+    kinds = {
+        json.loads(x)["event_type"] for x in (tmp_path / "events.log").read_text().splitlines()
+    }
     assert kinds == {"forward", "retrieval", "audit"}
 
 
