@@ -9,7 +9,6 @@ process (``aga_otel.integration``), never raises, and returns the 1.0 face of th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from aga_otel import integration as _integration
@@ -22,15 +21,8 @@ _faces: dict[int, Any] = {}  # id(aga-otel stack) -> its 1.0 face
 
 def _config(aga_config: Any) -> Any:
     from aga_observability.config import ObservabilityConfig
-    from aga_otel.config import ObservabilityConfig as _Base
 
-    if aga_config is None:
-        return ObservabilityConfig()
-    if isinstance(aga_config, _Base):
-        return aga_config
-    if isinstance(aga_config, Mapping):
-        return ObservabilityConfig.from_dict(aga_config)
-    return ObservabilityConfig.from_aga_config(aga_config)
+    return _integration.to_observability_config(aga_config, ObservabilityConfig)
 
 
 def _face(stack: Any) -> Any:

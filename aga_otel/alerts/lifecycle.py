@@ -20,6 +20,9 @@ from aga_otel.alerts.adaptive import RobustBaseline
 from aga_otel.alerts.model import Alert, AlertState
 from aga_otel.config import AlertRuleConfig
 
+# Adaptive rules judge at most once per ADAPTIVE_EVERY seconds, whatever the evaluation
+# interval: their baseline and false-alarm figures (docs/alerting.md) are for 5 s steps.
+ADAPTIVE_EVERY = 5.0
 EQUAL_TOLERANCE = 1e-9  # aga-observability 1.0's tolerance for ``==``
 
 COMPARE: dict[str, Callable[[float, float], bool]] = {
@@ -44,6 +47,7 @@ class RuleEvaluator:
         self._resolved_at: float | None = None
         self._fired_at: float | None = None
         self._repeats = rule.semantics == "1.0"
+        self._judged_at: float | None = None
         self.baseline = (
             RobustBaseline(rule.learning_seconds, rule.sensitivity, rule.threshold)
             if rule.kind == "adaptive"
@@ -52,6 +56,10 @@ class RuleEvaluator:
 
     def step(self, value: float | None, now: float) -> Alert | None:
         """Advance with the value of this evaluation (``None``: no data)."""
+        if self.baseline is not None:
+            if self._judged_at is not None and now - self._judged_at < ADAPTIVE_EVERY:
+                return None
+            self._judged_at = now
         self.value = value
         breach = self._breach(value, now)
         if not breach:
