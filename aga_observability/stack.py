@@ -74,8 +74,14 @@ class ObservabilityStack:
         face = cls.__new__(cls)
         face._stack, face._faces_attached = stack, False
         cfg = stack.config
-        face.prometheus = PrometheusExporter(cfg.prometheus_prefix, cfg.prometheus_port)
-        face.log_exporter = LogExporter(cfg.log_format, cfg.log_level, cfg.log_file)
+        face.prometheus = (
+            PrometheusExporter(cfg.prometheus_prefix, cfg.prometheus_port)
+            if cfg.prometheus_enabled
+            else None
+        )
+        face.log_exporter = (
+            LogExporter(cfg.log_format, cfg.log_level, cfg.log_file) if cfg.log_enabled else None
+        )
         store = {"file": FileAuditStorage, "sqlite": SQLiteAuditStorage}.get(
             cfg.audit_storage_backend
         )

@@ -77,6 +77,8 @@ def test_configure_then_start(tmp_path):
     plugin = SimulatedPlugin(event_bus=bus)
     stack.start()
     stack.start()  # twice only warns
+    # One subscription for every component: the bridge's hand-off, nothing else per event.
+    assert bus.get_stats()["subscribers"] == {"*": 1}
     stack.bind_plugin(plugin)
     emit_some(bus, hot=True)
     assert wait_for(lambda: got)
