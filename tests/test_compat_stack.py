@@ -211,3 +211,31 @@ def test_zero_code_stack_is_served_through_its_1_0_face():
     )
     emit_some(plugin.event_bus, hot=True)
     assert wait_for(lambda: got) and got[0].rule_name == "hot"
+
+
+def test_exporter_registers_into_the_user_s_registry():
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    bus = EventBus()
+    prom = PrometheusExporter(prefix="team", registry=registry)
+    try:
+        prom.subscribe(bus)
+        prom.set_build_info({"version": "4.4.0"})
+        emit_some(bus)
+        assert wait_for(lambda: b"team_forward_total" in generate_latest(registry))
+        text = generate_latest(registry).decode()
+        assert 'team_build_info{version="4.4.0"} 1.0' in text
+        assert not prom.get_stats()["server_started"] and prom.get_stats()["subscribed"]
+    finally:
+        prom.shutdown()
+    assert bus.get_stats()["subscribers"] == {}  # unsubscribed on shutdown
+
+
+def test_prefix_must_be_a_prometheus_name_prefix():
+    from aga_otel.config import ConfigError
+
+    assert ObservabilityConfig(prometheus_prefix="team:aga").prometheus_prefix == "team:aga"
+    with pytest.raises(ConfigError, match=r"\[a-zA-Z_:\]") as err:
+        ObservabilityConfig(prometheus_prefix="9-lives")
+    assert err.value.field == "prometheus_prefix" and err.value.value == "9-lives"
