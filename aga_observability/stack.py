@@ -37,11 +37,23 @@ class ObservabilityStack:
         from aga_otel.alerts.rules import effective_rules
         from aga_otel.stack import ObservabilityStack as _Stack
 
-        self._stack = _Stack(
-            event_bus, config if config is not None else ObservabilityConfig(), **kwargs
-        )
-        self._faces_attached = False
+        config = config if config is not None else ObservabilityConfig()
+        self._stack = _Stack(event_bus, config, **kwargs)  # validates; builds nothing yet
+        self._build_faces(effective_rules(self._stack.config))
+
+    @classmethod
+    def _wrap(cls, stack: Any) -> ObservabilityStack:
+        """The 1.0 face of an aga-otel stack that is already running (the global one)."""
+        face = cls.__new__(cls)
+        face._stack = stack
+        face._build_faces(stack.alert_manager.rules if stack.alert_manager is not None else [])
+        face._attach_faces()
+        return face
+
+    def _build_faces(self, rules: list[Any]) -> None:
+        """One face per enabled component, as 1.0 built them in ``__init__``."""
         cfg = self._stack.config
+        self._faces_attached = False
         self.prometheus = (
             PrometheusExporter(cfg.prometheus_prefix, cfg.prometheus_port, cfg.prometheus_labels)
             if cfg.prometheus_enabled
@@ -62,51 +74,17 @@ class ObservabilityStack:
             if store
             else None
         )
-        self.alert_manager = (
-            AlertManager._for_stack(effective_rules(cfg)) if cfg.alert_enabled else None
-        )
+        self.alert_manager = AlertManager._for_stack(rules) if cfg.alert_enabled else None
         self.health = HealthChecker() if cfg.health_enabled else None
         self.dashboard_generator = GrafanaDashboardGenerator(prefix=cfg.prometheus_prefix)
 
-    @classmethod
-    def _wrap(cls, stack: Any) -> ObservabilityStack:
-        """The 1.0 face of an aga-otel stack that is already running (the global one)."""
-        face = cls.__new__(cls)
-        face._stack, face._faces_attached = stack, False
-        cfg = stack.config
-        face.prometheus = (
-            PrometheusExporter(cfg.prometheus_prefix, cfg.prometheus_port)
-            if cfg.prometheus_enabled
-            else None
-        )
-        face.log_exporter = (
-            LogExporter(cfg.log_format, cfg.log_level, cfg.log_file) if cfg.log_enabled else None
-        )
-        store = {"file": FileAuditStorage, "sqlite": SQLiteAuditStorage}.get(
-            cfg.audit_storage_backend
-        )
-        face.audit_storage = store(cfg.audit_storage_path, 10, 100) if store else None
-        face.alert_manager = AlertManager._for_stack([]) if stack.alert_manager else None
-        face.health = HealthChecker() if stack.health is not None else None
-        face.dashboard_generator = GrafanaDashboardGenerator(prefix=cfg.prometheus_prefix)
-        face._attach_faces()
-        return face
-
-    def _components(self) -> list[Any]:
-        return [self.prometheus, self.log_exporter, self.audit_storage, self.alert_manager,
-                self.health]  # fmt: skip
-
     def _attach_faces(self) -> None:
         if self._faces_attached or self._stack.bridge is None:
-            return
+            return  # not started, or disabled by configuration
         self._faces_attached = True
-        if self.alert_manager is not None and not self.alert_manager._rules:
-            from aga_observability.alert_manager import AlertRule
-
-            engine = self._stack.alert_manager
-            rules = engine.rules if engine is not None else []
-            self.alert_manager._rules = {r.name: AlertRule.from_config(r) for r in rules}
-        for face in self._components():
+        faces = (self.prometheus, self.log_exporter, self.audit_storage, self.alert_manager,
+                 self.health)  # fmt: skip
+        for face in faces:
             if face is not None:
                 face._attach(self._stack)
 

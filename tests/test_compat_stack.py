@@ -239,3 +239,22 @@ def test_prefix_must_be_a_prometheus_name_prefix():
     with pytest.raises(ConfigError, match=r"\[a-zA-Z_:\]") as err:
         ObservabilityConfig(prometheus_prefix="9-lives")
     assert err.value.field == "prometheus_prefix" and err.value.value == "9-lives"
+
+
+def test_rules_removed_and_added_before_start_are_replayed():
+    from aga_observability import AlertRule
+
+    stack = ObservabilityStack(EventBus(), ObservabilityConfig(
+        prometheus_enabled=False, health_enabled=False))  # fmt: skip
+    for name in ("slo_latency_p99", "slo_latency_critical", "high_utilization"):
+        assert stack.alert_manager.remove_rule(name)
+    stack.alert_manager.add_rule(AlertRule(name="cold", metric="gate_mean", operator="<",
+                                           threshold=0.1))  # fmt: skip
+    stack.start()
+    try:
+        assert stack.get_stats()["alerts"]["rules"] == 2  # slot_thrashing and cold
+        assert stack.alert_manager.get_stats()["rules_count"] == 2
+        assert stack.alert_manager.remove_rule("slot_thrashing")
+        assert stack.get_stats()["alerts"]["rules"] == 1
+    finally:
+        stack.shutdown()
