@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from aga_observability._face import Face
@@ -31,8 +32,8 @@ _DATA_KEYS = {
 }  # fmt: skip
 
 
-def format_line(readable: Any) -> str:
-    """One aga-otel log record as 1.0's JSON line."""
+def format_line(readable: Any, logger: str = LOGGER_NAME) -> str:
+    """One aga-otel log record as 1.0's JSON line (``logger``: the line's logger name)."""
     r = readable.log_record
     attrs = dict(r.attributes or {})
     data: dict[str, Any] = {}
@@ -46,7 +47,7 @@ def format_line(readable: Any) -> str:
     line = {
         "timestamp": datetime.now().isoformat(timespec="seconds"),
         "level": _LEVELS.get(r.severity_text, r.severity_text),
-        "logger": LOGGER_NAME,
+        "logger": logger,
         "message": r.body,
         "event_type": attrs.get("aga.event.type"),
         "event_source": attrs.get("aga.event.source"),
@@ -80,7 +81,9 @@ class LogExporter(Face):
         }  # fmt: skip
 
     def _on_attach(self, stack: Any) -> None:
-        self._pipeline = stack.log_exporter
+        self._pipeline = p = stack.log_exporter
+        if self._own and self.format == "json" and p is not None and p.local is not None:
+            p.local.format = partial(format_line, logger=self.logger_name)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Write what is queued now (aga-otel batches lines for up to a second)."""

@@ -137,7 +137,7 @@ def test_standalone_exporters_and_stores(tmp_path):
     prom = PrometheusExporter(port=0, labels={"env": "test"})
     prom.subscribe(bus)
     prom.start_server()
-    logs = LogExporter(file=str(tmp_path / "events.log"), level="DEBUG")
+    logs = LogExporter(file=str(tmp_path / "events.log"), level="DEBUG", logger_name="my.app")
     logs.subscribe(bus)
     sqlite = SQLiteAuditStorage(str(tmp_path / "audit.db"), flush_interval=0.2)
     jsonl = FileAuditStorage(str(tmp_path / "audit.jsonl"), flush_interval=0.2)
@@ -167,10 +167,10 @@ def test_standalone_exporters_and_stores(tmp_path):
     finally:
         for component in (prom, logs, sqlite, jsonl):
             component.shutdown()
-    kinds = {
-        json.loads(x)["event_type"] for x in (tmp_path / "events.log").read_text().splitlines()
-    }
-    assert kinds == {"forward", "retrieval", "audit"}
+    lines = [json.loads(x) for x in (tmp_path / "events.log").read_text().splitlines()]
+    assert {x["event_type"] for x in lines} == {"forward", "retrieval", "audit"}
+    assert {x["logger"] for x in lines} == {"my.app"}
+    assert {x["level"] for x in lines if x["event_type"] == "forward"} == {"DEBUG"}
 
 
 def test_standalone_health_checker_serves_1_0_json():
@@ -222,10 +222,16 @@ def test_exporter_registers_into_the_user_s_registry():
     try:
         prom.subscribe(bus)
         prom.set_build_info({"version": "4.4.0"})
+        plugin = SimulatedPlugin(event_bus=bus)
+        for i in range(64):
+            plugin.add_knowledge(f"k{i}", pinned=i < 4)
+        prom.update_gauges(plugin)
         emit_some(bus)
         assert wait_for(lambda: b"team_forward_total" in generate_latest(registry))
         text = generate_latest(registry).decode()
         assert 'team_build_info{version="4.4.0"} 1.0' in text
+        assert "team_knowledge_count 64.0" in text and "team_knowledge_pinned_count 4.0" in text
+        assert "team_knowledge_utilization 0.25" in text and "team_slot_change_rate" in text
         assert not prom.get_stats()["server_started"] and prom.get_stats()["subscribed"]
     finally:
         prom.shutdown()
