@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from aga_observability._face import Face
+from aga_observability._face import Face, logger
 
 __all__ = ["PrometheusExporter"]
 
@@ -100,16 +100,28 @@ class PrometheusExporter(Face):
 
 
 class _BuildInfo:
-    """1.0's ``{prefix}_build`` info metric from ``set_build_info``."""
+    """1.0's ``{prefix}_build`` info metric from ``set_build_info``.
+
+    Once a plugin is bound, aga-otel's own ``aga_build_info`` (read from the plugin) is the
+    series of that name; two families of one name would break the scrape, so this one
+    steps aside (logged once).
+    """
 
     def __init__(self, face: PrometheusExporter) -> None:
         self._face = face
+        self._noted = False
 
     def collect(self) -> Iterable[Any]:
         from prometheus_client.core import InfoMetricFamily
 
         info = self._face._build_info
+        stack = self._face._stack
         if not info:
+            return []
+        if stack is not None and stack.plugin is not None:
+            if not self._noted:
+                self._noted = True
+                logger.info("aga_observability: build info now comes from the bound plugin")
             return []
         fam = InfoMetricFamily(f"{self._face.prefix}_build", "AGA build information")
         fam.add_metric([], info)

@@ -222,14 +222,16 @@ def test_exporter_registers_into_the_user_s_registry():
     try:
         prom.subscribe(bus)
         prom.set_build_info({"version": "4.4.0"})
+        emit_some(bus)
+        assert wait_for(lambda: b"team_forward_total" in generate_latest(registry))
+        assert 'team_build_info{version="4.4.0"} 1.0' in generate_latest(registry).decode()
         plugin = SimulatedPlugin(event_bus=bus)
         for i in range(64):
             plugin.add_knowledge(f"k{i}", pinned=i < 4)
         prom.update_gauges(plugin)
-        emit_some(bus)
-        assert wait_for(lambda: b"team_forward_total" in generate_latest(registry))
         text = generate_latest(registry).decode()
-        assert 'team_build_info{version="4.4.0"} 1.0' in text
+        assert text.count("# TYPE team_build_info ") == 1  # the plugin's build info only
+        assert 'team_build_info{bottleneck_dim="64"' in text
         assert "team_knowledge_count 64.0" in text and "team_knowledge_pinned_count 4.0" in text
         assert "team_knowledge_utilization 0.25" in text and "team_slot_change_rate" in text
         assert not prom.get_stats()["server_started"] and prom.get_stats()["subscribed"]
