@@ -12,40 +12,72 @@ written against aga-observability 1.0's README runs unchanged::
     ...
     stack.shutdown()
 
-Metric units changed (latency in seconds, ``_seconds`` suffix); see docs/migration.md.
+Every 1.0 module (``config``, ``stack``, ``integration``, ``prometheus_exporter``,
+``grafana_dashboard``, ``alert_manager``, ``log_exporter``, ``audit_storage``, ``health``)
+and name is here, each a thin face over aga-otel's own components. Where aga-otel differs
+(metric names in seconds, the audit schema, resolved alerts) see docs/migration.md.
 Do not install aga-observability next to aga-otel: both ship this package.
 """
 
 from __future__ import annotations
 
 import logging
+from importlib import import_module
 
-from aga_otel.config import AlertRuleConfig, ObservabilityConfig
-from aga_otel.integration import (
+from aga_observability.config import AlertRuleConfig, ObservabilityConfig
+from aga_observability.integration import (
     bind_plugin,
     get_global_stack,
     setup_observability,
     shutdown_observability,
 )
 
+__version__ = "1.0.0"  # the API version this package keeps; aga-otel's is aga_otel.__version__
+
 __all__ = [
+    "AlertManager",
+    "AlertRule",
     "AlertRuleConfig",
+    "AlertSeverity",
+    "AuditStorageBackend",
+    "FileAuditStorage",
+    "GrafanaDashboardGenerator",
+    "HealthChecker",
+    "HealthStatus",
+    "LogExporter",
     "ObservabilityConfig",
     "ObservabilityStack",
+    "PrometheusExporter",
+    "SQLiteAuditStorage",
     "bind_plugin",
     "get_global_stack",
     "setup_observability",
     "shutdown_observability",
 ]
 
+# name -> module; imported on first use, like aga_otel itself: aga-core imports this
+# package inside AGAPlugin.__init__, so the hook must stay cheap.
+_LAZY = {
+    "ObservabilityStack": "stack",
+    "PrometheusExporter": "prometheus_exporter",
+    "GrafanaDashboardGenerator": "grafana_dashboard",
+    "AlertManager": "alert_manager",
+    "AlertRule": "alert_manager",
+    "AlertSeverity": "alert_manager",
+    "LogExporter": "log_exporter",
+    "AuditStorageBackend": "audit_storage",
+    "FileAuditStorage": "audit_storage",
+    "SQLiteAuditStorage": "audit_storage",
+    "HealthChecker": "health",
+    "HealthStatus": "health",
+}
+
 
 def __getattr__(name: str):
-    # Lazy, like aga_otel itself: importing the hook must stay cheap for aga-core.
-    if name == "ObservabilityStack":
-        from aga_otel.stack import ObservabilityStack
-
-        return ObservabilityStack
-    raise AttributeError(f"module 'aga_observability' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aga_observability' has no attribute {name!r}")
+    return getattr(import_module(f"aga_observability.{module}"), name)
 
 
 def _warn_if_original_installed() -> None:

@@ -20,9 +20,9 @@ SEVERITIES = ("info", "warning", "critical")
 RULE_KINDS = ("threshold", "adaptive")
 MAX_DOCUMENTS = 1000  # upper bound of knowledge_max_documents: keeps spans and rows small
 _TOKEN = re.compile(r"[A-Za-z0-9._~-]{8,256}")
-# Metric names are a fixed contract shared with the dashboards and alert rules, so the
-# prefix is not configurable (rejected rather than half-applied).
-PREFIXES = ("aga",)
+RULE_SEMANTICS = ("otel", "1.0")
+# prometheus_prefix replaces "aga" in AGA's own metric names on the Prometheus endpoint.
+PREFIX_PATTERN = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
 class ConfigError(ValueError):
@@ -66,7 +66,7 @@ def _is_str_map(v: Any) -> bool:
     )
 
 
-def validate_rule(rule: Any, metrics: tuple[str, ...]) -> None:
+def validate_rule(rule: Any, metrics: tuple[str, ...], microseconds: tuple[str, ...] = ()) -> None:
     f = f"alert_rules[{rule.name!r}]"
     _check(
         isinstance(rule.name, str) and rule.name.strip() != "",
@@ -89,6 +89,16 @@ def validate_rule(rule: Any, metrics: tuple[str, ...]) -> None:
         v = getattr(rule, name)
         _check(_is_num(v) and v >= 0, f"{f}.{name}", v, "a number of seconds >= 0")
     _check(rule.kind in RULE_KINDS, f + ".kind", rule.kind, ", ".join(RULE_KINDS))
+    _check(rule.semantics in RULE_SEMANTICS, f + ".semantics", rule.semantics, "otel, 1.0")
+    # A sub-microsecond latency threshold is a threshold written in seconds: refuse it
+    # rather than read 0.001 as 1 ns.
+    _check(
+        rule.metric not in microseconds or rule.threshold == 0 or abs(rule.threshold) >= 1,
+        f + ".threshold",
+        rule.threshold,
+        f"microseconds for {rule.metric} (aga-observability 1.0 units), e.g. 1000 for 1 ms; "
+        f"for seconds use {rule.metric}_seconds",
+    )
     _check(
         _is_num(rule.learning_seconds) and rule.learning_seconds > 0,
         f + ".learning_seconds",
@@ -169,10 +179,11 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         "a list of non-empty words, e.g. [password, token, api_key]",
     )
     _check(
-        c.prometheus_prefix in PREFIXES,
+        isinstance(c.prometheus_prefix, str) and PREFIX_PATTERN.fullmatch(c.prometheus_prefix),
         "prometheus_prefix",
         c.prometheus_prefix,
-        "'aga' (metric names are fixed so dashboards and alert rules match)",
+        "a Prometheus metric-name prefix matching [a-zA-Z_:][a-zA-Z0-9_:]* (default 'aga'; "
+        "it renames AGA's aga_* metrics on the Prometheus endpoint)",
     )
     for name in ("resource_attributes", "prometheus_labels"):
         _check(_is_str_map(getattr(c, name)), name, getattr(c, name), "a mapping of str to str")

@@ -20,14 +20,24 @@ from aga_otel._config_sources import env_layer, file_layer
 from aga_otel._validate import ConfigError, unknown_field, validate_config, validate_rule
 from aga_otel.redaction import SENSITIVE_WORDS
 
-__all__ = ["ALERT_METRICS", "AlertRuleConfig", "ConfigError", "ObservabilityConfig"]
+__all__ = [
+    "ALERT_METRICS",
+    "MICROSECOND_METRICS",
+    "AlertRuleConfig",
+    "ConfigError",
+    "ObservabilityConfig",
+]
 
-# Metrics an alert rule may watch (see aga_otel.alerts).
+# Metrics an alert rule may watch (see aga_otel.alerts.signals for how each is computed).
+# The unit is part of the name: latency without a suffix is in microseconds, as in
+# aga-observability 1.0 (so 1.0 rules keep their meaning); ``_seconds`` names are seconds.
 ALERT_METRICS = (
-    "latency_p50", "latency_p95", "latency_p99", "activation_rate", "gate_mean",
-    "entropy_mean", "knowledge_utilization", "knowledge_count", "retrieval_failure_rate",
-    "slot_change_rate", "events_dropped_rate",
+    "latency_p50", "latency_p95", "latency_p99",
+    "latency_p50_seconds", "latency_p95_seconds", "latency_p99_seconds",
+    "activation_rate", "gate_mean", "entropy_mean", "knowledge_utilization",
+    "knowledge_count", "retrieval_failure_rate", "slot_change_rate", "events_dropped_rate",
 )  # fmt: skip
+MICROSECOND_METRICS = ("latency_p50", "latency_p95", "latency_p99")
 
 
 @dataclass
@@ -37,6 +47,13 @@ class AlertRuleConfig:
     ``kind="threshold"`` compares the metric with ``threshold``; ``kind="adaptive"`` learns
     a baseline over ``learning_seconds`` and fires when the metric deviates from it by more
     than ``sensitivity`` robust standard deviations in the direction of ``operator``.
+
+    ``semantics="1.0"`` evaluates as aga-observability 1.0 did: its latest-value metrics
+    (``gate_mean``, ``entropy_mean``, ``retrieval_failure_rate``, the plugin gauges) are
+    read over the last evaluation interval, as the interval's extreme in the operator's
+    direction, and a breach that persists fires again every ``cooldown_seconds``.
+    ``"otel"`` (the default here) reads every metric over ``window_seconds`` and fires once
+    per episode, then resolves. See docs/alerting.md.
     """
 
     name: str
@@ -51,9 +68,10 @@ class AlertRuleConfig:
     kind: str = "threshold"
     learning_seconds: float = 300.0
     sensitivity: float = 4.0
+    semantics: str = "otel"
 
     def __post_init__(self) -> None:
-        validate_rule(self, ALERT_METRICS)
+        validate_rule(self, ALERT_METRICS, MICROSECOND_METRICS)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "alert_rules") -> AlertRuleConfig:
@@ -140,7 +158,7 @@ class ObservabilityConfig:
     alert_webhook_url: str | None = None
     alert_webhook_format: str = "generic"
     alert_log_level: str = "WARNING"
-    alert_evaluation_interval: float = 5.0
+    alert_evaluation_interval: float = 0.5  # a breach reaches callbacks within 1 s
     alert_resend_interval: float = 60.0  # the alertmanager format re-sends firing alerts
     # --- health -------------------------------------------------------------------------
     health_enabled: bool = True
@@ -221,7 +239,7 @@ class ObservabilityConfig:
                 raise unknown_field(key, value, "a field of ObservabilityConfig")
             if key not in keep:
                 values[key] = value
-        new = ObservabilityConfig(**values)
+        new = type(self)(**values)  # keeps a subclass (aga_observability's 1.0 defaults)
         new._explicit = keep | (frozenset(layer) if explicit else frozenset())
         return new
 
@@ -234,17 +252,21 @@ class ObservabilityConfig:
         return self._with_layer(changes, explicit=True)
 
 
-_FIELD_NAMES = [f.name for f in dataclasses.fields(ObservabilityConfig)]
-_dataclass_init = ObservabilityConfig.__init__
+def track_explicit_fields(cls: type) -> type:
+    """Make ``cls(...)`` remember which fields the caller passed, so ``resolve()`` never
+    overrides explicit code (also applied to aga_observability's 1.0 subclass)."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    dataclass_init = cls.__init__
+
+    def __init__(self, *args, **kwargs):
+        dataclass_init(self, *args, **kwargs)
+        self._explicit = frozenset(names[: len(args)]) | frozenset(kwargs)
+
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    return cls
 
 
-def _tracking_init(self, *args, **kwargs):
-    _dataclass_init(self, *args, **kwargs)
-    # Remember what the caller passed, so resolve() never overrides explicit code.
-    self._explicit = frozenset(_FIELD_NAMES[: len(args)]) | frozenset(kwargs)
-
-
-ObservabilityConfig.__init__ = _tracking_init  # type: ignore[method-assign]
+track_explicit_fields(ObservabilityConfig)
 
 
 def _aga_layer(aga_config: Any) -> dict[str, Any]:

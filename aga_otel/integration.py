@@ -72,19 +72,22 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_lock_in_child)
 
 
-def to_observability_config(aga_config: Any) -> ObservabilityConfig:
+def to_observability_config(
+    aga_config: Any, cls: type[ObservabilityConfig] = ObservabilityConfig
+) -> ObservabilityConfig:
     """Map what aga-core (or a user) passes as ``aga_config`` to an ``ObservabilityConfig``.
 
-    ``None`` gives the defaults, an ``ObservabilityConfig`` is used as is, a mapping goes
-    through ``from_dict`` and anything else is treated as an ``AGAConfig``.
+    ``None`` gives ``cls``'s defaults, an ``ObservabilityConfig`` is used as is, a mapping
+    goes through ``cls.from_dict`` and anything else is treated as an ``AGAConfig``.
+    ``cls`` is aga_observability's 1.0 subclass on the 1.0 import path.
     """
     if aga_config is None:
-        return ObservabilityConfig()
+        return cls()
     if isinstance(aga_config, ObservabilityConfig):
         return aga_config
     if isinstance(aga_config, Mapping):
-        return ObservabilityConfig.from_dict(aga_config)
-    return ObservabilityConfig.from_aga_config(aga_config)
+        return cls.from_dict(aga_config)
+    return cls.from_aga_config(aga_config)
 
 
 def setup_observability(

@@ -49,7 +49,7 @@ def firing_gauge(inst) -> dict[tuple[str, str], float]:
 def test_is_a_metrics_consumer():
     mgr = build_alert_manager(ObservabilityConfig(), StatusBoard(), Instruments().meter)
     assert isinstance(mgr, MetricsConsumer)
-    assert (mgr.name, mgr.interval) == ("alerts", 5.0)
+    assert (mgr.name, mgr.interval) == ("alerts", 0.5)
     assert [r.name for r in mgr.rules] == [r.name for r in DEFAULT_RULES]
 
 
@@ -97,9 +97,9 @@ def test_callbacks_and_log_records(caplog):
         tick(mgr, inst, clock, 1, latency=0.002)
     (alert,) = got
     assert (alert.rule_name, alert.metric, alert.threshold, alert.severity) == (
-        "slo_latency_p99", "latency_p99", 0.001, "warning")  # fmt: skip
+        "slo_latency_p99", "latency_p99", 1000.0, "warning")  # fmt: skip
     assert alert.state is AlertState.FIRING and alert.timestamp == clock()
-    assert 0.001 < alert.value <= 0.0025 and "above 0.001s" in alert.message
+    assert 1000 < alert.value <= 2500 and "above 1000us" in alert.message  # 1.0 units: µs
     records = [r for r in caplog.records if getattr(r, "alert_rule", None) == "slo_latency_p99"]
     assert records and records[0].levelno == logging.ERROR
     assert records[0].alert_state == "firing" and records[0].name == "aga_otel.alerts"
@@ -118,7 +118,7 @@ def test_history_limit_and_stats_without_webhook():
 
 
 def test_user_rule_replaces_a_default_and_defaults_can_be_off():
-    tuned = AlertRuleConfig(name="slo_latency_p99", metric="latency_p99", threshold=0.002)
+    tuned = AlertRuleConfig(name="slo_latency_p99", metric="latency_p99_seconds", threshold=0.002)
     rules = effective_rules(ObservabilityConfig(alert_rules=[tuned]))
     assert [r.threshold for r in rules if r.name == "slo_latency_p99"] == [0.002]
     assert len(rules) == len(DEFAULT_RULES)

@@ -58,7 +58,9 @@ def test_percentiles_within_one_bucket_of_exact(tail_ms):
     clock.advance(5)
     history.add(snapshot_from(inst.collect(), ["forward_duration"], clock()))
     view = history.window(60)
-    for metric, q in (("latency_p50", 0.5), ("latency_p95", 0.95), ("latency_p99", 0.99)):
+    for metric, q in (
+        ("latency_p50_seconds", 0.5), ("latency_p95_seconds", 0.95), ("latency_p99_seconds", 0.99)
+    ):  # fmt: skip
         exact = _exact(values, q)
         est = evaluate(metric, view)
         assert abs(est - exact) <= bucket_width_at(exact, BOUNDS), (metric, est, exact)

@@ -45,7 +45,8 @@ def test_histogram_means_and_latency():
     s.tick()
     assert s.value("gate_mean") == pytest.approx(0.4)
     assert s.value("entropy_mean") == pytest.approx(4.0)
-    assert 0.0001 < s.value("latency_p50") <= 0.00025
+    assert 0.0001 < s.value("latency_p50_seconds") <= 0.00025
+    assert 100 < s.value("latency_p50") <= 250  # 1.0's unit: µs
 
 
 def test_windows_only_see_recent_observations():

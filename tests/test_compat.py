@@ -85,9 +85,12 @@ def test_config_fields_and_defaults_of_1_0():
         assert defaults[name].default == value, name
     for name in ("prometheus_labels", "alert_rules", "alert_log_level", "prometheus_port"):
         assert name in defaults
-    # The one documented change: 9464 (the OTel Prometheus port) unless AGAConfig says 9090.
-    assert ObservabilityConfig().prometheus_port == 9464
+    # 1.0's port on the 1.0 path; aga-otel's own config keeps 9464 (the OTel exporter's).
+    assert ObservabilityConfig().prometheus_port == 9090
     assert ObservabilityConfig.from_aga_config(AGAConfig()).prometheus_port == 9090
+    from aga_otel import ObservabilityConfig as OtelConfig
+
+    assert OtelConfig().prometheus_port == 9464
 
 
 def test_alert_rule_fields_of_1_0():
@@ -220,7 +223,8 @@ def test_generate_dashboard_writes_grafana_json(tmp_path, monkeypatch):
     stack = ObservabilityStack(event_bus=plugin.event_bus, config=ObservabilityConfig(
         prometheus_port=0, health_enabled=False))  # fmt: skip
     stack.start()
-    board = stack.generate_dashboard("aga_dashboard.json")
+    text = stack.generate_dashboard("aga_dashboard.json")
     stack.shutdown()
     written = json.loads((tmp_path / "aga_dashboard.json").read_text())
-    assert written["panels"] and written["title"] and written == json.loads(json.dumps(board))
+    assert written == json.loads(text) and written["overwrite"] is True  # Grafana's wrapper
+    assert written["dashboard"]["panels"] and written["dashboard"]["title"]

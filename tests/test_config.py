@@ -16,7 +16,7 @@ from aga_otel.contract import SimulatedConfig
         ("otlp_protocol", "thrift", "grpc, http/protobuf"),
         ("audit_storage_backend", "redis", "memory, file, sqlite"),
         ("temporality_preference", "sometimes", "cumulative, delta"),
-        ("prometheus_prefix", "myapp", "'aga'"),
+        ("prometheus_prefix", "my-app", "[a-zA-Z_:][a-zA-Z0-9_:]*"),
         ("queue_size", 0, "> 0"),
         ("export_interval", -1, "> 0"),
         ("otlp_endpoint", "localhost:4317", "http:// or https://"),

@@ -6,6 +6,9 @@
   ``resolved``.
 - Cooldown against flapping: a rule does not fire again until ``cooldown_seconds`` have
   passed since it last resolved; a breach during the cooldown keeps it ``pending``.
+- Rules with ``semantics="1.0"`` count the cooldown as aga-observability 1.0 did, from
+  the last firing: a breach fires unless the rule fired less than ``cooldown_seconds``
+  ago, so a breach that persists fires again after each cooldown (a repeated ``firing``).
 """
 
 from __future__ import annotations
@@ -17,12 +20,17 @@ from aga_otel.alerts.adaptive import RobustBaseline
 from aga_otel.alerts.model import Alert, AlertState
 from aga_otel.config import AlertRuleConfig
 
+# Adaptive rules judge at most once per ADAPTIVE_EVERY seconds, whatever the evaluation
+# interval: their baseline and false-alarm figures (docs/alerting.md) are for 5 s steps.
+ADAPTIVE_EVERY = 5.0
+EQUAL_TOLERANCE = 1e-9  # aga-observability 1.0's tolerance for ``==``
+
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">": _op.gt,
     "<": _op.lt,
     ">=": _op.ge,
     "<=": _op.le,
-    "==": _op.eq,
+    "==": lambda a, b: abs(a - b) <= EQUAL_TOLERANCE,
 }
 
 
@@ -37,6 +45,9 @@ class RuleEvaluator:
         self._pending_since: float | None = None
         self._started_at = 0.0
         self._resolved_at: float | None = None
+        self._fired_at: float | None = None
+        self._repeats = rule.semantics == "1.0"
+        self._judged_at: float | None = None
         self.baseline = (
             RobustBaseline(rule.learning_seconds, rule.sensitivity, rule.threshold)
             if rule.kind == "adaptive"
@@ -45,6 +56,10 @@ class RuleEvaluator:
 
     def step(self, value: float | None, now: float) -> Alert | None:
         """Advance with the value of this evaluation (``None``: no data)."""
+        if self.baseline is not None:
+            if self._judged_at is not None and now - self._judged_at < ADAPTIVE_EVERY:
+                return None
+            self._judged_at = now
         self.value = value
         breach = self._breach(value, now)
         if not breach:
@@ -57,15 +72,19 @@ class RuleEvaluator:
                 self.state = AlertState.INACTIVE
             return None
         if self.state is AlertState.FIRING:
+            if self._repeats and now - self._fired_at >= self.rule.cooldown_seconds:
+                self._fired_at = now
+                return self._alert(now)
             return None
         if self._pending_since is None:
             self._pending_since = now
         self.state = AlertState.PENDING
         waited = now - self._pending_since >= self.rule.for_seconds
-        cooled = self._resolved_at is None or now - self._resolved_at >= self.rule.cooldown_seconds
+        since = self._fired_at if self._repeats else self._resolved_at
+        cooled = since is None or now - since >= self.rule.cooldown_seconds
         if waited and cooled:
             self.state = AlertState.FIRING
-            self._started_at = now
+            self._started_at = self._fired_at = now
             return self._alert(now)
         return None
 

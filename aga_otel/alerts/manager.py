@@ -21,7 +21,7 @@ from opentelemetry.sdk.metrics.export import MetricsData
 from aga_otel import semconv
 from aga_otel.alerts.lifecycle import RuleEvaluator
 from aga_otel.alerts.model import Alert, AlertState
-from aga_otel.alerts.signals import evaluate, source_keys
+from aga_otel.alerts.signals import SIGNALS, evaluate, source_keys
 from aga_otel.alerts.snapshot import SnapshotHistory, snapshot_from
 from aga_otel.alerts.webhook import WebhookChannel
 from aga_otel.config import AlertRuleConfig
@@ -87,6 +87,29 @@ class AlertManager:
         """The effective rules (defaults first, then the configured ones)."""
         return list(self._rules)
 
+    def add_rule(self, rule: AlertRuleConfig) -> None:
+        """Evaluate ``rule`` from the next evaluation on (replacing a rule of its name)."""
+        if not isinstance(rule, AlertRuleConfig):
+            raise TypeError(f"add_rule takes an AlertRuleConfig, not {type(rule).__name__}")
+        with self._lock:
+            self._rules = [r for r in self._rules if r.name != rule.name] + [rule]
+            self._evaluators = [e for e in self._evaluators if e.rule.name != rule.name]
+            self._evaluators.append(RuleEvaluator(rule))
+            horizon = rule.window_seconds + 2 * self.interval
+            self._snapshots.horizon = max(self._snapshots.horizon, horizon)
+            self._firing.pop(rule.name, None)
+
+    def remove_rule(self, name: str) -> bool:
+        """Stop evaluating the rule called ``name``; False when there is none."""
+        with self._lock:
+            kept = [r for r in self._rules if r.name != name]
+            if len(kept) == len(self._rules):
+                return False
+            self._rules = kept
+            self._evaluators = [e for e in self._evaluators if e.rule.name != name]
+            self._firing.pop(name, None)
+            return True
+
     def add_callback(self, fn: AlertCallback) -> None:
         """Call ``fn(alert)`` on every firing and resolution."""
         with self._lock:
@@ -103,9 +126,17 @@ class AlertManager:
         with self._lock:
             return list(self._firing.values())
 
+    def current_values(self) -> dict[str, float | None]:
+        """Each watched metric's value at the last evaluation (None: no data)."""
+        values: dict[str, float | None] = {}
+        for e in list(self._evaluators):
+            if values.get(e.rule.metric) is None:
+                values[e.rule.metric] = e.value
+        return values
+
     def states(self) -> dict[str, AlertState]:
         """Each rule's state (inactive, pending, firing or resolved)."""
-        return {e.rule.name: e.state for e in self._evaluators}
+        return {e.rule.name: e.state for e in list(self._evaluators)}
 
     def stats(self) -> dict[str, Any]:
         """Counters for health output; webhook figures never include the URL."""
@@ -135,11 +166,19 @@ class AlertManager:
             return
         views: dict[float, Any] = {}
         failed = False
-        for ev in self._evaluators:
+        with self._lock:
+            evaluators = list(self._evaluators)
+        for ev in evaluators:
             try:
-                w = ev.rule.window_seconds
-                view = views.get(w) or views.setdefault(w, self._snapshots.window(w))
-                alert = ev.step(evaluate(ev.rule.metric, view), now)
+                rule = ev.rule
+                # 1.0 rules read 1.0's latest-value metrics over the last interval only.
+                latest = SIGNALS[rule.metric].latest if rule.semantics == "1.0" else None
+                w = -1.0 if latest is not None else rule.window_seconds
+                if w not in views:
+                    views[w] = (
+                        self._snapshots.last_interval() if w < 0 else self._snapshots.window(w)
+                    )
+                alert = ev.step(evaluate(rule.metric, views[w], rule.operator, latest), now)
             except Exception as exc:
                 failed = True
                 self._evaluation_failed(ev.rule.name, exc)
@@ -203,7 +242,7 @@ class AlertManager:
         self._status.failure(COMPONENT, detail=f"evaluation failed for {where}")
 
     def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
-        firing = {e.rule.name for e in self._evaluators if e.state is AlertState.FIRING}
+        firing = {e.rule.name for e in list(self._evaluators) if e.state is AlertState.FIRING}
         return [
             Observation(
                 1 if r.name in firing else 0,

@@ -87,7 +87,8 @@ def signal_expr(sig: Signal, rng: str, prefix: str = DEFAULT_PREFIX) -> str:
     name = prefixed(semconv.prom(sig.source), prefix)
     d = sig.derivation
     if d is Derivation.QUANTILE:
-        return f"histogram_quantile({sig.quantile}, sum by (le, {by}) (rate({name}_bucket[{rng}])))"
+        q = f"histogram_quantile({sig.quantile}, sum by (le, {by}) (rate({name}_bucket[{rng}])))"
+        return q if sig.scale == 1 else f"{q} * {sig.scale:.0f}"  # seconds -> µs
     if d is Derivation.MEAN:
         return (
             f"sum by ({by}) (rate({name}_sum[{rng}])) / sum by ({by}) (rate({name}_count[{rng}]))"

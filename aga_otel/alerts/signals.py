@@ -22,43 +22,60 @@ from aga_otel.config import ALERT_METRICS
 class Derivation(str, Enum):
     QUANTILE = "quantile"  # histogram quantile over the window
     MEAN = "mean"  # histogram sum / count over the window
+    EXTREME = "extreme"  # histogram max (operator > >=) or min (< <=) of the observations
     GAUGE = "gauge"  # mean of the gauge's samples over the window
+    LAST = "last"  # the gauge's newest sample
     RATE = "rate"  # counter increase per second over the window
     MISS_RATIO = "miss_ratio"  # 1 - increase(hit) / increase(total)
 
 
 @dataclass(frozen=True)
 class Signal:
-    """How one alert metric is computed. ``source``/``hit`` are semconv keys."""
+    """How one alert metric is computed. ``source``/``hit`` are semconv keys.
+
+    ``unit`` is the unit a rule's threshold is read in and ``scale`` converts the recorded
+    value to it (the forward duration is recorded in seconds; 1.0's latency in µs).
+    ``latest`` is how aga-observability 1.0 read the metric when it was a latest value:
+    rules with ``semantics="1.0"`` apply it to the last evaluation interval only.
+    """
 
     derivation: Derivation
     source: str
     quantile: float = 0.0
     hit: str = ""
     unit: str = ""
+    scale: float = 1.0
+    latest: Derivation | None = None
     description: str = ""
 
 
+def _latency(q: float, unit: str, scale: float, which: str) -> Signal:
+    return Signal(Derivation.QUANTILE, "forward_duration", q, unit=unit, scale=scale,
+                  description=f"{which} AGA forward duration ({unit})")  # fmt: skip
+
+
 SIGNALS: dict[str, Signal] = {
-    "latency_p50": Signal(Derivation.QUANTILE, "forward_duration", 0.50, unit="s",
-                          description="median AGA forward duration"),
-    "latency_p95": Signal(Derivation.QUANTILE, "forward_duration", 0.95, unit="s",
-                          description="95th percentile AGA forward duration"),
-    "latency_p99": Signal(Derivation.QUANTILE, "forward_duration", 0.99, unit="s",
-                          description="99th percentile AGA forward duration"),
+    "latency_p50": _latency(0.50, "us", 1e6, "median"),
+    "latency_p95": _latency(0.95, "us", 1e6, "95th percentile"),
+    "latency_p99": _latency(0.99, "us", 1e6, "99th percentile"),
+    "latency_p50_seconds": _latency(0.50, "s", 1.0, "median"),
+    "latency_p95_seconds": _latency(0.95, "s", 1.0, "95th percentile"),
+    "latency_p99_seconds": _latency(0.99, "s", 1.0, "99th percentile"),
     "activation_rate": Signal(Derivation.GAUGE, "activation_rate",
                               description="share of forward steps where AGA applied"),
-    "gate_mean": Signal(Derivation.MEAN, "gate_value", description="mean gate value"),
-    "entropy_mean": Signal(Derivation.MEAN, "entropy_value",
+    "gate_mean": Signal(Derivation.MEAN, "gate_value", latest=Derivation.EXTREME,
+                        description="mean gate value"),
+    "entropy_mean": Signal(Derivation.MEAN, "entropy_value", latest=Derivation.EXTREME,
                            description="mean attention entropy"),
     "knowledge_utilization": Signal(Derivation.GAUGE, "knowledge_utilization",
+                                    latest=Derivation.LAST,
                                     description="knowledge store utilization (0..1)"),
-    "knowledge_count": Signal(Derivation.GAUGE, "knowledge_count",
+    "knowledge_count": Signal(Derivation.GAUGE, "knowledge_count", latest=Derivation.LAST,
                               description="knowledge items in the store"),
     "retrieval_failure_rate": Signal(Derivation.MISS_RATIO, "retrieval_results",
-                                     hit="retrieval_injected",
+                                     hit="retrieval_injected", latest=Derivation.MISS_RATIO,
                                      description="share of retrieved results not injected"),
-    "slot_change_rate": Signal(Derivation.GAUGE, "slot_change_rate",
+    "slot_change_rate": Signal(Derivation.GAUGE, "slot_change_rate", latest=Derivation.LAST,
                                description="slot change rate from slot governance"),
     "events_dropped_rate": Signal(Derivation.RATE, "events_dropped", unit="1/s",
                                   description="events dropped per second, all reasons"),
@@ -73,19 +90,30 @@ def source_keys() -> frozenset[str]:
     return frozenset(keys)
 
 
-def evaluate(metric: str, view: WindowView) -> float | None:
-    """The value of alert ``metric`` over ``view``; ``None`` when there is no data."""
+def evaluate(
+    metric: str, view: WindowView, operator: str = ">", derivation: Derivation | None = None
+) -> float | None:
+    """The value of alert ``metric`` over ``view`` in the metric's unit; ``None`` when there
+    is no data. ``derivation`` overrides the signal's (``Signal.latest`` for 1.0 rules);
+    ``operator`` picks the extreme of an ``EXTREME`` derivation."""
     sig = SIGNALS[metric]
-    d = sig.derivation
+    d = derivation or sig.derivation
     if d is Derivation.QUANTILE:
         h = view.histogram(sig.source)
-        return None if h is None else histogram_quantile(sig.quantile, h.bounds, h.counts)
-    if d is Derivation.MEAN:
+        q = None if h is None else histogram_quantile(sig.quantile, h.bounds, h.counts)
+        return None if q is None else q * sig.scale
+    if d in (Derivation.MEAN, Derivation.EXTREME):
         h = view.histogram(sig.source)
-        return None if h is None or h.count <= 0 else h.sum / h.count
-    if d is Derivation.GAUGE:
+        if h is None or h.count <= 0:
+            return None
+        if d is Derivation.MEAN:
+            return h.sum / h.count
+        return h.min if operator in ("<", "<=") else h.max
+    if d in (Derivation.GAUGE, Derivation.LAST):
         samples = [v for v in view.gauge_samples(sig.source) if math.isfinite(v)]
-        return sum(samples) / len(samples) if samples else None
+        if not samples:
+            return None
+        return samples[-1] if d is Derivation.LAST else sum(samples) / len(samples)
     if d is Derivation.RATE:
         inc = view.counter(sig.source)
         return None if inc is None or view.seconds <= 0 else inc / view.seconds

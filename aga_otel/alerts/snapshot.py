@@ -9,6 +9,7 @@ once per evaluation interval and never per event.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,21 +21,49 @@ from aga_otel import semconv
 
 @dataclass(frozen=True)
 class HistogramTotals:
-    """A histogram summed over its attribute sets: ``counts`` has ``len(bounds) + 1`` slots."""
+    """A histogram summed over its attribute sets: ``counts`` has ``len(bounds) + 1`` slots.
+
+    ``min``/``max`` bound the smallest/largest observation counted here, never from inside:
+    ``max`` is at least the true maximum and ``min`` at most the true minimum, so a rule on
+    an extreme never misses a breaching observation (see ``minus``).
+    """
 
     bounds: tuple[float, ...]
     counts: tuple[int, ...]
     count: int
     sum: float
+    min: float = math.inf
+    max: float = -math.inf
 
     def minus(self, older: HistogramTotals | None) -> HistogramTotals:
-        """The observations made since ``older`` (all of them after a reset)."""
+        """The observations made since ``older`` (all of them after a reset).
+
+        The SDK's cumulative ``min``/``max`` cover the whole lifetime. When the maximum
+        grew since ``older`` it is this span's exact maximum; otherwise the span's maximum
+        lies in its highest non-empty bucket, so that bucket's upper edge (capped by the
+        lifetime maximum) bounds it from above, by at most one bucket width. Likewise for
+        the minimum.
+        """
         if older is None or older.bounds != self.bounds or older.count > self.count:
             return self
         counts = tuple(a - b for a, b in zip(self.counts, older.counts))
         if min(counts, default=0) < 0:  # a reset between the two snapshots
             return self
-        return HistogramTotals(self.bounds, counts, self.count - older.count, self.sum - older.sum)
+        hi = self.max
+        if hi <= older.max:
+            top = max((i for i, n in enumerate(counts) if n), default=None)
+            if top is not None:
+                edge = self.bounds[top] if top < len(self.bounds) else math.inf
+                hi = min(hi, edge) if math.isfinite(hi) else edge
+        lo = self.min
+        if lo >= older.min:
+            bottom = min((i for i, n in enumerate(counts) if n), default=None)
+            if bottom is not None:
+                edge = self.bounds[bottom - 1] if bottom else -math.inf
+                lo = max(lo, edge) if math.isfinite(lo) else edge
+        return HistogramTotals(
+            self.bounds, counts, self.count - older.count, self.sum - older.sum, lo, hi
+        )
 
 
 @dataclass(frozen=True)
@@ -71,18 +100,25 @@ def _add(snap: Snapshot, key: str, data: object) -> None:
     if isinstance(data, Histogram):
         bounds = tuple(points[0].explicit_bounds)
         counts = [0] * (len(bounds) + 1)
-        total, acc = 0, 0.0
+        total, acc, lo, hi = 0, 0.0, math.inf, -math.inf
         for p in points:
             if tuple(p.explicit_bounds) != bounds:
                 continue  # cannot happen for one instrument; never mix bucket layouts
             counts = [a + b for a, b in zip(counts, p.bucket_counts)]
             total += p.count
             acc += p.sum
-        snap.histograms[key] = HistogramTotals(bounds, tuple(counts), total, acc)
+            if p.count:
+                lo, hi = min(lo, _finite_or(p.min, lo)), max(hi, _finite_or(p.max, hi))
+        snap.histograms[key] = HistogramTotals(bounds, tuple(counts), total, acc, lo, hi)
     elif isinstance(data, Sum):
         snap.counters[key] = float(sum(p.value for p in points))
     elif isinstance(data, Gauge):
         snap.gauges[key] = float(max(p.value for p in points))
+
+
+def _finite_or(value: object, default: float) -> float:
+    # min/max are optional on a data point (record_min_max=False leaves them unset).
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else default
 
 
 @dataclass(frozen=True)
@@ -143,6 +179,12 @@ class SnapshotHistory:
                 break
         recent = tuple(s for s in self._snaps if s.timestamp > cutoff)
         return WindowView(current, baseline, recent)
+
+    def last_interval(self) -> WindowView:
+        """The view of the last evaluation interval: the newest snapshot and the one before."""
+        current = self._snaps[-1]
+        baseline = self._snaps[-2] if len(self._snaps) > 1 else current
+        return WindowView(current, baseline, (current,))
 
     def __len__(self) -> int:
         return len(self._snaps)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
@@ -103,14 +103,15 @@ class LocalLogExporter(LogRecordExporter):
     def __init__(
         self,
         status: StatusBoard,
-        fmt: str = "json",
+        fmt: str | Callable[[ReadableLogRecord], str] = "json",
         path: str | None = None,
         max_bytes: int = 100 * 1024 * 1024,
         backup_count: int = 5,
         stream: IO[str] | None = None,
     ) -> None:
         self.status = status
-        self.format = format_json if fmt == "json" else format_text
+        # ``fmt``: "json", "text", or a callable record -> line (aga_observability's 1.0 lines)
+        self.format = fmt if callable(fmt) else format_json if fmt == "json" else format_text
         self.file = RotatingLineWriter(path, max_bytes, backup_count) if path else None
         self.stream = stream
         self.reporter = ExportReporter(status, COMPONENT, "local log output", str(path or "stderr"))

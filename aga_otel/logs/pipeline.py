@@ -108,7 +108,7 @@ class LogPipeline:
         if c.log_file or c.log_stderr:
             self.local = LocalLogExporter(
                 self.status,
-                c.log_format,
+                getattr(c, "log_line_formatter", None) or c.log_format,
                 c.log_file,
                 c.log_max_bytes,
                 c.log_backup_count,
