@@ -1,5 +1,5 @@
 """The aga-otel command: a demo (simulated workload through the real pipeline), the
-audit trail tools and the bundled Grafana dashboards."""
+audit trail tools, the bundled Grafana dashboards and the Prometheus alert rules."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aga-otel {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_demo(sub)
-    for module in ("aga_otel.audit.cli", "aga_otel.dashboards.cli"):
+    for module in ("aga_otel.audit.cli", "aga_otel.dashboards.cli", "aga_otel.alerts.cli"):
         mod = _optional(module)
         if mod is not None and hasattr(mod, "add_parser"):
             mod.add_parser(sub)

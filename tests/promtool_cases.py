@@ -86,8 +86,9 @@ def input_series(scrape: float) -> list[dict]:
 def expectations() -> dict[str, dict[str, tuple[dict, float]]]:
     me = {"instance": INSTANCE}
     return {
-        "AgaSloLatencyP99": {"B": (me, P99["B"]), "C": (me, P99["C"])},
-        "AgaSloLatencyCritical": {"C": (me, P99["C"])},
+        # The latency rules read µs, as aga-observability 1.0's did (P99 is in seconds).
+        "AgaSloLatencyP99": {"B": (me, P99["B"] * 1e6), "C": (me, P99["C"] * 1e6)},
+        "AgaSloLatencyCritical": {"C": (me, P99["C"] * 1e6)},
         "AgaHighUtilization": {"B": (me, 0.97), "C": (me, 0.97)},
         "AgaSlotThrashing": {"B": (me, 0.8), "C": (me, 0.8)},
         "AgaOtelEventsDropped": {"B": ({**me, "reason": "queue_full"}, 1.0)},

@@ -1,6 +1,6 @@
 """aga-otel audit query|export|verify|prune PATH: read and check an audit store file.
 
-PATH may be a ``postgresql://`` URL; a file's backend is detected from the file (SQLite
+PATH may be a postgresql:// URL; a file's backend is detected from the file (SQLite
 header, else JSON lines), and a file that is neither is refused. query, export and verify
 open the store read-only. verify exits 1 when the chain is broken (a torn last line from a
 crash is reported but is not a failure); any command exits 2 when the store cannot be read.
