@@ -142,7 +142,7 @@ def test_amtool_checks_the_bundled_config_and_refuses_a_broken_one(tmp_path):
 
 
 def test_full_stack_sends_slow_steps_to_alertmanager_and_keeps_them_active(am, make_stack, plugin):
-    rule = AlertRuleConfig(name="slo_latency_p99", metric="latency_p99", threshold=0.001,
+    rule = AlertRuleConfig(name="slo_latency_p99", metric="latency_p99", threshold=1000,
                            window_seconds=2, cooldown_seconds=0)  # fmt: skip
     config = local_config(
         alert_enabled=True,

@@ -94,7 +94,7 @@ def test_configure_then_start(tmp_path):
     stats = stack.get_stats()
     assert stats["running"] and stats["plugin_bound"]
     assert stats["alert_manager"]["total_alerts"] == 1
-    assert stats["audit_storage"]["total_records"] == 1
+    assert stats["audit_storage"]["total_records"] == 2  # register + aga-otel's inject row
     assert stats["prometheus"]["server_started"] and stats["log_exporter"]["format"] == "json"
     text = stack.generate_dashboard(str(tmp_path / "aga_dashboard.json"))
     stack.shutdown()
@@ -152,16 +152,18 @@ def test_standalone_exporters_and_stores(tmp_path):
         assert wait_for(lambda: sum(
             s.value for s in scrape(prom.port).get("aga_forward_total", [])) == 20)  # fmt: skip
         assert scrape(prom.port)["aga_forward_total"][0].labels["env"] == "test"
-        assert wait_for(lambda: len(sqlite.query()) == 1)
+        # The register row, and aga-otel's own row for the retrieval that injected 2 facts.
+        assert wait_for(lambda: len(sqlite.query()) == 2)
+        assert {r["operation"] for r in sqlite.query()} == {"register", "inject"}
         (row,) = sqlite.query(operation="register")
-        assert row["details"]["id"] == "k1" and row["success"] is True and row["id"] == 1
+        assert row["details"]["id"] == "k1" and row["success"] is True and row["id"] >= 1
         assert set(row) == {"id", "timestamp", "operation", "details", "success", "error",
                             "created_at"}  # fmt: skip
         assert jsonl.flush() and [r["operation"] for r in jsonl.query(limit=10)][0] == "register"
         assert len(jsonl.query(operation="register")) == 3
         assert jsonl.cleanup(retention_days=90) == 1  # the 200-day-old entry
         assert jsonl.get_stats()["file_exists"] and jsonl.get_stats()["total_written"] == 4
-        assert sqlite.get_stats()["total_records"] == 1
+        assert sqlite.get_stats()["total_records"] == 2  # register + inject
         assert prom.get_stats()["server_started"] and prom.get_stats()["subscribed"]
         assert logs.flush() and logs.get_stats()["event_count"] == 22
     finally:

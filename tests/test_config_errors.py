@@ -20,7 +20,7 @@ BAD = {
     "prometheus_enabled": 1,
     "prometheus_host": "",
     "prometheus_port": 70000,
-    "prometheus_prefix": "custom",
+    "prometheus_prefix": "9-not-a-name",
     "prometheus_labels": {"bad-label": "x"},
     "per_layer_attributes": "no",
     "max_layers": 0,

@@ -193,9 +193,10 @@ def test_thresholds_are_the_alert_rules_thresholds(board):
     p = _by_title(board)
     assert _steps(p["Knowledge utilisation"]) == [
         (None, "green"), (rules["high_utilization"].threshold, "red")]  # fmt: skip
+    # The latency rules are in µs (aga-observability 1.0's unit), the panel in seconds.
     assert _steps(p["Forward duration p50 / p95 / p99"]) == [
-        (None, "green"), (rules["slo_latency_p99"].threshold, "orange"),
-        (rules["slo_latency_critical"].threshold, "red")]  # fmt: skip
+        (None, "green"), (rules["slo_latency_p99"].threshold / 1e6, "orange"),
+        (rules["slo_latency_critical"].threshold / 1e6, "red")]  # fmt: skip
     assert _steps(p["Slot change rate"]) == [
         (None, "green"), (rules["slot_thrashing"].threshold, "red")]  # fmt: skip
     latency = p["Forward duration p50 / p95 / p99"]["fieldConfig"]["defaults"]
@@ -204,11 +205,12 @@ def test_thresholds_are_the_alert_rules_thresholds(board):
 
 
 def test_thresholds_follow_the_rule_table():
-    rules = (AlertRuleConfig(name="a", metric="latency_p99", threshold=0.25, severity="critical"),
-             AlertRuleConfig(name="b", metric="latency_p99", operator="<", threshold=0.1),
+    rules = (AlertRuleConfig(name="a", metric="latency_p99", threshold=250_000,  # µs (1.0)
+                             severity="critical"),
+             AlertRuleConfig(name="b", metric="latency_p99_seconds", operator="<", threshold=0.1),
              AlertRuleConfig(name="c", metric="gate_mean", threshold=0.9),
-             AlertRuleConfig(name="d", metric="latency_p99", threshold=0.05))  # fmt: skip
-    assert [(s.value, s.color) for s in slo_steps("latency_p99", rules)] == [
+             AlertRuleConfig(name="d", metric="latency_p99_seconds", threshold=0.05))  # fmt: skip
+    assert [(s.value, s.color) for s in slo_steps("latency_p99_seconds", rules)] == [
         (None, "green"), (0.05, "orange"), (0.25, "red")]  # fmt: skip
     assert [(s.value, s.color) for s in slo_steps("entropy_mean", rules)] == [(None, "green")]
 

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from aga_otel import semconv
 from aga_otel.alerts.rules import DEFAULT_RULES
+from aga_otel.alerts.signals import SIGNALS
 from aga_otel.config import AlertRuleConfig
 from aga_otel.dashboards.grafana import (
     Panel,
@@ -52,10 +53,22 @@ UP = (ValueText(0, "down", "red"), ValueText(1, "up", "green"))
 
 def slo_steps(metric: str, rules: tuple[AlertRuleConfig, ...] = DEFAULT_RULES) -> tuple[Step, ...]:
     """Threshold steps for alert metric ``metric``: green below the rules' thresholds, red
-    from the highest, orange from any lower one (only upper-bound threshold rules count)."""
+    from the highest, orange from any lower one (only upper-bound threshold rules count).
+
+    Rules on the same signal in another unit count too, converted to ``metric``'s unit
+    (a 1.0 rule on ``latency_p99`` in µs draws its line on a seconds panel).
+    """
+    want = SIGNALS[metric]
+
+    def same_signal(other: str) -> bool:
+        sig = SIGNALS.get(other)
+        return sig is not None and (sig.source, sig.quantile, sig.derivation) == (
+            want.source, want.quantile, want.derivation,
+        )  # fmt: skip
+
     bounds = sorted(
-        {r.threshold for r in rules
-         if r.metric == metric and r.kind == "threshold" and r.operator in (">", ">=")}
+        {round(r.threshold / SIGNALS[r.metric].scale * want.scale, 12) for r in rules
+         if same_signal(r.metric) and r.kind == "threshold" and r.operator in (">", ">=")}
     )  # fmt: skip
     colors = ["orange"] * (len(bounds) - 1) + ["red"]
     return (Step(None, "green"), *(Step(v, c) for v, c in zip(bounds, colors, strict=False)))
@@ -127,7 +140,7 @@ def _forward(n: Names) -> Row:
             for q in (0.5, 0.95, 0.99)), "s",
             "AGA's own time per hooked layer and step; the lines mark the p99 alert "
             "thresholds (warning, critical); with tracing, exemplar points open the trace "
-            "behind a measurement", thresholds=slo_steps("latency_p99")),
+            "behind a measurement", thresholds=slo_steps("latency_p99_seconds")),
         Panel("Forward duration p95 by layer", "timeseries",
               (n.latency(0.95, "forward_duration", "layer", "layer {{layer}}"),), "s"),
         Panel("Forward rate by layer", "timeseries",
