@@ -149,6 +149,9 @@ class ObservabilityStack:
             rare_queue_size=cfg.audit_queue_size,
         )  # fmt: skip
         register_gauges(self.meter, lambda: self.plugin, recorder.activation, self.bridge.stats)
+        # An idle process reuses its shared snapshot: no events, no collection work.
+        bridge = self.bridge
+        self.reader.set_change_token(lambda: bridge.handed_over)
         failures = create_instrument(self.meter, sc.BY_KEY["export_failures"])
         failures.add(0, {sc.ATTR_EXPORTER: "otlp"})  # the series exists from the start
         # Every reporter (logs, spans, files, webhook, audit) counts into the same series.

@@ -158,10 +158,14 @@ def test_stream_sends_history_then_one_update_per_snapshot(plugin, make_stack):
         assert stream.resp.getheader("Content-Type").startswith("text/event-stream")
         kind, data = stream.event()
         assert kind == "history" and json.loads(data) == {"points": []}
-        first, second = stream.update(), stream.update()
+        first = stream.update()
+        simulate(plugin, steps=1, layers=4)  # new data: the next update is a new snapshot
+        second = stream.update()
+        while second["time"] == first["time"]:  # (an idle process reuses its snapshot)
+            second = stream.update()
     finally:
         stream.close()
-    assert second["time"] > first["time"]  # each update is a new snapshot
+    assert second["time"] > first["time"]
     assert first["counters"]["aga_forward_total"] == 200.0
     assert [row["layer"] for row in second["window"]["layers"]] == ["0", "1", "2", "3"]
     assert second["identity"]["model"] == "sim-llama"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from opentelemetry.sdk.metrics._internal.instrument import _Histogram
 from opentelemetry.sdk.metrics.export import (
@@ -40,6 +41,7 @@ from aga_otel.pipeline import MetricProducer, MetricsConsumer
 logger = logging.getLogger(__name__)
 
 _SHARED_MAX_AGE = 0.5  # seconds a shared snapshot is reused by in-process consumers
+_IDLE_REUSE = 5.0  # seconds it is reused while no new data arrived
 
 
 class SharedMetricReader(MetricReader):
@@ -51,8 +53,17 @@ class SharedMetricReader(MetricReader):
         self._latest: MetricsData | None = None
         self._runners: list[_ConsumerRunner] = []
         self._producers: list[tuple[MetricProducer, Resource, InstrumentationScope]] = []
-        self._shared: tuple[float, MetricsData | None] | None = None
+        self._shared: tuple[float, int | None, MetricsData | None] | None = None
         self._shared_lock = threading.Lock()
+        self._change_token: Callable[[], int] | None = None
+
+    def set_change_token(self, token: Callable[[], int]) -> None:
+        """``token()`` changes whenever new data arrived (e.g. events handed to the sinks).
+
+        While it does not change, the shared snapshot is reused for up to ``_IDLE_REUSE``
+        seconds whatever ``max_age`` asks: an idle process does no collection work.
+        """
+        self._change_token = token
 
     def add_producer(
         self, producer: MetricProducer, resource: Resource, scope: InstrumentationScope
@@ -90,13 +101,23 @@ class SharedMetricReader(MetricReader):
         the latest exemplars of every bucket. ``invalidate()`` (``force_flush``) drops it.
         """
         with self._shared_lock:
+            token = self._token()
             cached = self._shared
-            if cached is not None and time.monotonic() - cached[0] <= max_age:
-                return cached[1]
+            if cached is not None:
+                age = time.monotonic() - cached[0]
+                unchanged = token is not None and token == cached[1]
+                if age <= max_age or (unchanged and age <= _IDLE_REUSE):
+                    return cached[2]
             taken = time.monotonic()
             data = self.snapshot(timeout)
-            self._shared = (taken, data)
+            self._shared = (taken, token, data)
             return data
+
+    def _token(self) -> int | None:
+        try:
+            return None if self._change_token is None else self._change_token()
+        except Exception:
+            return None
 
     def invalidate(self) -> None:
         """Forget the shared snapshot: the next reader of it collects anew."""
