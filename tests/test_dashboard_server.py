@@ -159,6 +159,7 @@ def test_stream_sends_history_then_one_update_per_snapshot(plugin, make_stack):
         kind, data = stream.event()
         assert kind == "history" and json.loads(data) == {"points": []}
         first = stream.update()
+        count = plugin.get_store_stats()["count"]
         simulate(plugin, steps=1, layers=4)  # new data: the next update is a new snapshot
         second = stream.update()
         while second["time"] == first["time"]:  # (an idle process reuses its snapshot)
@@ -170,7 +171,8 @@ def test_stream_sends_history_then_one_update_per_snapshot(plugin, make_stack):
     assert [row["layer"] for row in second["window"]["layers"]] == ["0", "1", "2", "3"]
     assert second["identity"]["model"] == "sim-llama"
     assert second["identity"]["service"] == "aga"
-    assert second["gauges"]["aga_knowledge_count"] == plugin.get_store_stats()["count"]
+    # Plugin gauges are collected at most every 2 s (the costly part of a snapshot).
+    assert first["gauges"]["aga_knowledge_count"] == count
     assert second["audit"] and second["audit"][0]["operation"] in {
         "register",
         "attach",

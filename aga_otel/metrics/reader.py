@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 _SHARED_MAX_AGE = 0.5  # seconds a shared snapshot is reused by in-process consumers
 _IDLE_REUSE = 5.0  # seconds it is reused while no new data arrived
+_SDK_MAX_AGE = 2.0  # seconds the SDK instruments' part of a shared snapshot is reused
 
 
 class SharedMetricReader(MetricReader):
@@ -56,6 +57,7 @@ class SharedMetricReader(MetricReader):
         self._shared: tuple[float, int | None, MetricsData | None] | None = None
         self._shared_lock = threading.Lock()
         self._change_token: Callable[[], int] | None = None
+        self._sdk_cache: tuple[float, MetricsData | None] | None = None
 
     def set_change_token(self, token: Callable[[], int]) -> None:
         """``token()`` changes whenever new data arrived (e.g. events handed to the sinks).
@@ -84,21 +86,30 @@ class SharedMetricReader(MetricReader):
         ``exemplars_since_ns``: producers attach the exemplars recorded after this time
         (0: the latest they hold; None: none).
         """
+        data = self._collect_sdk(timeout)
+        return None if data is None else self.produce_into(data, exemplars_since_ns)
+
+    def _collect_sdk(self, timeout: float) -> MetricsData | None:
+        """The SDK's own instruments only (None before registration)."""
         with self._lock:
             if self._collect is None:  # not registered on a MeterProvider yet
                 return None
             self._latest = None
             self.collect(timeout_millis=timeout * 1000)
             # The SDK hands over nothing while no SDK instrument has data.
-            data = self._latest or MetricsData(resource_metrics=[])
-        return self.produce_into(data, exemplars_since_ns)
+            return self._latest or MetricsData(resource_metrics=[])
 
     def shared_snapshot(self, max_age: float = 0.5, timeout: float = 10.0) -> MetricsData | None:
         """A snapshot at most ``max_age`` seconds old, shared by every caller.
 
         In-process consumers (alerts, health, the Prometheus endpoint, a live page) take this
-        one: at a 1 s alert cadence they would otherwise each pay a full collection. It holds
+        one: at a 0.5 s alert cadence they would otherwise each pay a full collection. It holds
         the latest exemplars of every bucket. ``invalidate()`` (``force_flush``) drops it.
+
+        The producers' part (the forward events: what fast alerts are about) is fresh in
+        every new shared snapshot; the SDK's own instruments (retrieval and audit counters,
+        plugin, pipeline, alert and health gauges), whose collection is the costly part, are
+        collected again once they are ``_SDK_MAX_AGE`` old.
         """
         with self._shared_lock:
             token = self._token()
@@ -109,7 +120,10 @@ class SharedMetricReader(MetricReader):
                 if age <= max_age or (unchanged and age <= _IDLE_REUSE):
                     return cached[2]
             taken = time.monotonic()
-            data = self.snapshot(timeout)
+            sdk = self._sdk_cache
+            if sdk is None or taken - sdk[0] > _SDK_MAX_AGE:
+                sdk = self._sdk_cache = (taken, self._collect_sdk(timeout))
+            data = None if sdk[1] is None else self.produce_into(sdk[1], 0)
             self._shared = (taken, token, data)
             return data
 
@@ -121,7 +135,7 @@ class SharedMetricReader(MetricReader):
 
     def invalidate(self) -> None:
         """Forget the shared snapshot: the next reader of it collects anew."""
-        self._shared = None
+        self._shared = self._sdk_cache = None
 
     def produce_into(
         self,
