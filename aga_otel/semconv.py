@@ -219,3 +219,8 @@ FACT_OPERATIONS = frozenset(
 # --- series Prometheus itself writes (dashboards and rules read them; aga-otel never does) --
 PROM_UP = "up"  # 1 when the last scrape of a target succeeded
 PROM_ALERTS = "ALERTS"  # one series per pending/firing alert of Prometheus's rules
+
+# --- log record names (aga_otel.logs.records builds them) -----------------------------------
+LOG_EVENT_PREFIX = "aga."  # a record's event_name: the prefix and the contract event type
+EVENT_ALERT = "aga.alert"  # an alert transition (firing or resolved) as a log record
+ALERT_ATTR_PREFIX = "aga.alert."  # + rule, state, severity, metric, value, threshold

@@ -74,7 +74,6 @@ class ObservabilityStack:
         self.meter_provider: MeterProvider | None = None
         self.reader: SharedMetricReader | None = None
         self.resource: Resource | None = None
-        self._alert_log_handler: logging.Handler | None = None
         self._extra_exporters = list(metric_exporters)
         self._extra_readers = list(metric_readers)
         self._lock = threading.RLock()
@@ -169,9 +168,7 @@ class ObservabilityStack:
         )
         if self.alert_manager is not None and cfg.alert_enabled:
             self.reader.add_consumer(self.alert_manager)
-            if self.log_exporter is not None:  # firing/resolved alerts as log records too
-                self._alert_log_handler = self.log_exporter.alert_handler()
-                logging.getLogger("aga_otel.alerts").addHandler(self._alert_log_handler)
+            self._route_alerts_to_logs()
         if cfg.health_enabled:
             self.health = _optional_component(
                 "health",
@@ -190,6 +187,12 @@ class ObservabilityStack:
                 if not child:  # a forked child never rebinds the parent's port
                     self.health.start_server()
                     attach_dashboard(self)  # issue 17: /dashboard when dashboard_enabled
+
+    def _route_alerts_to_logs(self) -> None:
+        """Firing and resolved alerts of this stack's engine become log records of this
+        stack's pipeline: a callback, so two stacks in one process never see each other's."""
+        if self.log_exporter is not None:
+            self.alert_manager.add_callback(self.log_exporter.record_alert)
 
     def _start_metric_sinks(self, failures, child: bool) -> None:
         cfg, reader = self.config, self.reader
@@ -288,8 +291,6 @@ class ObservabilityStack:
             self.reader.shutdown_consumers(left())
         if self.health is not None:  # again, directly: its consumer thread may be abandoned
             self.health.shutdown(left())
-        if self._alert_log_handler is not None:
-            logging.getLogger("aga_otel.alerts").removeHandler(self._alert_log_handler)
         if self.log_exporter is not None:
             try:
                 self.log_exporter.shutdown(left())
@@ -312,8 +313,6 @@ class ObservabilityStack:
         buses = self.bridge.buses if self.bridge is not None else []
         if self.bridge is not None:
             self.bridge.unsubscribe_all()
-        if self._alert_log_handler is not None:
-            logging.getLogger("aga_otel.alerts").removeHandler(self._alert_log_handler)
         for server in (self.prometheus, self.health):
             # Only close the inherited socket: shutdown() would wait for a serving thread
             # that does not exist in the child.
