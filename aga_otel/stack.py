@@ -285,8 +285,6 @@ class ObservabilityStack:
             self.bridge.stop(left() / 2)
         if self.prometheus is not None:
             self.prometheus.shutdown(left())
-        if self.tracing is not None:
-            self.tracing.shutdown(left())
         if self.reader is not None:
             self.reader.shutdown_consumers(left())
         if self.health is not None:  # again, directly: its consumer thread may be abandoned
@@ -296,6 +294,8 @@ class ObservabilityStack:
                 self.log_exporter.shutdown(left())
             except Exception as exc:
                 logger.warning("aga-otel: log pipeline shutdown: %s", exc)
+        if self.tracing is not None:  # span export only: remote, after the audit trail
+            self.tracing.shutdown(left())
         if self.meter_provider is not None:
             try:
                 self.meter_provider.shutdown(timeout_millis=left() * 1000)
@@ -313,6 +313,7 @@ class ObservabilityStack:
         buses = self.bridge.buses if self.bridge is not None else []
         if self.bridge is not None:
             self.bridge.unsubscribe_all()
+        inherited = [c for c in (self.log_exporter, self.tracing) if c is not None]
         for server in (self.prometheus, self.health):
             # Only close the inherited socket: shutdown() would wait for a serving thread
             # that does not exist in the child.
@@ -327,6 +328,7 @@ class ObservabilityStack:
         self._build(child=True)
         for bus in buses:
             self.bridge.subscribe(bus)
+        _retire_inherited(inherited)
         logger.info("aga-otel re-initialised in forked child pid %d", os.getpid())
 
     def generate_dashboard(self, path: str | os.PathLike | None = None) -> dict:
@@ -371,6 +373,22 @@ def _reinit_in_child(ref: weakref.ref) -> None:
         stack._after_fork_in_child()
     except Exception:  # never break the child process
         logger.exception("aga-otel: re-initialisation after fork failed; telemetry is off")
+
+
+# Pipelines inherited over fork(), kept referenced in the child: collecting them would close
+# the parent's audit store connection from here (SQLite's close can checkpoint or roll back).
+_INHERITED: list[Any] = []
+
+
+def _retire_inherited(components: list[Any]) -> None:
+    """Stop what a forked child inherited (local sinks first), each once, waiting on no
+    parent thread; nothing of the parent's is written, exported or closed."""
+    for component in components:
+        _INHERITED.append(component)
+        try:
+            component.retire_inherited(1.0)
+        except Exception as exc:
+            logger.warning("aga-otel: inherited %s not retired: %s", component.name, exc)
 
 
 def _optional_component(name: str, status: StatusBoard, build):

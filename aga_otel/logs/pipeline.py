@@ -225,6 +225,14 @@ class LogPipeline:
         self.audit_writer.shutdown(timeout)
         run_bounded(self.logger_provider.shutdown, deadline - time.monotonic(), "log-exporters")
 
+    def retire_inherited(self, timeout: float) -> None:
+        """In a forked child, drop this pipeline inherited from the parent: stop the batch
+        threads the SDK restarted in the child, writing, exporting and closing nothing
+        (the audit backlog, connections and files are the parent's; see ``shutdown``
+        guards in the writer and exporters). A later ``shutdown()`` does nothing."""
+        self._shut = True
+        run_bounded(self.logger_provider.shutdown, timeout, "log-exporters")
+
     def stats(self) -> dict:
         out: dict[str, Any] = {
             "records_emitted": self.emitted,

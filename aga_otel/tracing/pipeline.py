@@ -142,6 +142,12 @@ class TracingPipeline:
         self._shut = True
         run_bounded(self.tracer_provider.shutdown, timeout, "span-exporters")
 
+    def retire_inherited(self, timeout: float) -> None:
+        """In a forked child: stop the inherited span processors' threads (the SDK
+        restarted them), exporting nothing; the exporters' connections are the parent's."""
+        self._shut = True
+        run_bounded(self.tracer_provider.shutdown, timeout, "span-exporters")
+
     def stats(self) -> dict:
         out: dict[str, Any] = {
             "spans_started": self.spans_started,
