@@ -24,7 +24,7 @@ from aga_otel.audit.sanitize import clean_text
 
 # The log records' lenient number readers: a log record and an inject row of one event
 # read its values alike (finite floats; ints that are not bools).
-from aga_otel.logs.records import SPAN_CONTEXT_ATTR, _int
+from aga_otel.logs.records import _int
 from aga_otel.logs.records import _num as _score
 from aga_otel.semconv import (
     AUDIT_OP_INJECT,
@@ -37,6 +37,7 @@ from aga_otel.semconv import (
     INJECT_RESULTS,
     INJECT_SPAN_ID,
     INJECT_TRACE_ID,
+    SPAN_CONTEXT_ATTR,
 )
 
 __all__ = ["MAX_ID_CHARS", "documents", "inject_record", "span_ids"]

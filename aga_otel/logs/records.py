@@ -13,7 +13,32 @@ from typing import Any
 
 from aga_otel.audit.chain import AuditRecord, make_record
 from aga_otel.audit.sanitize import clean_text
-from aga_otel.semconv import EVENT_AUDIT, EVENT_FORWARD, EVENT_RETRIEVAL
+from aga_otel.semconv import (  # noqa: F401 - the names are re-exported from here too
+    A_APPLIED,
+    A_BUDGET,
+    A_DETAILS,
+    A_ENTROPY,
+    A_ERROR,
+    A_EVENT_TYPE,
+    A_GATE,
+    A_IDS,
+    A_INJECTED,
+    A_LATENCY,
+    A_LAYER,
+    A_MALFORMED,
+    A_OPERATION,
+    A_RESULTS,
+    A_SCORES,
+    A_SOURCE,
+    A_SUCCESS,
+    AUDIT_EVENT_NAME,
+    EVENT_AUDIT,
+    EVENT_FORWARD,
+    EVENT_NAME_PREFIX,
+    EVENT_RETRIEVAL,
+    SPAN_CONTEXT_ATTR,
+    UNKNOWN_EVENT_NAME,
+)
 
 # OpenTelemetry SeverityNumber values (https://opentelemetry.io/docs/specs/otel/logs/data-model/#field-severitynumber),
 # kept as ints so this module stays free of the unstable logs API.
@@ -22,35 +47,7 @@ SEVERITY_TEXT = {DEBUG: "DEBUG", INFO: "INFO", WARN: "WARN", ERROR: "ERROR", FAT
 LEVEL_SEVERITY = {"DEBUG": DEBUG, "INFO": INFO, "WARNING": WARN, "ERROR": ERROR,
                   "CRITICAL": FATAL}  # fmt: skip
 
-EVENT_NAME_PREFIX = "aga."
-AUDIT_EVENT_NAME = EVENT_NAME_PREFIX + EVENT_AUDIT
-UNKNOWN_EVENT_NAME = EVENT_NAME_PREFIX + "event"
-
-# Log attribute names (log records only; metric attributes live in aga_otel.semconv).
-A_EVENT_TYPE = "aga.event.type"
-A_SOURCE = "aga.event.source"
-A_LAYER = "aga.layer_idx"
-A_APPLIED = "aga.applied"
-A_GATE = "aga.gate_mean"
-A_ENTROPY = "aga.entropy_mean"
-A_LATENCY = "aga.latency_us"
-A_RESULTS = "aga.retrieval.results_count"
-A_INJECTED = "aga.retrieval.injected_count"
-A_BUDGET = "aga.retrieval.budget_remaining"
-A_IDS = "aga.retrieval.ids"
-A_SCORES = "aga.retrieval.scores"
-A_OPERATION = "aga.audit.operation"
-A_SUCCESS = "aga.audit.success"
-A_ERROR = "aga.audit.error"
-A_DETAILS = "aga.audit.details"  # canonical JSON text of the sanitised details
-A_MALFORMED = "aga.event.malformed"
-
 _MAX_LIST = 64  # retrieval ids/scores kept per record
-
-# Optional trace-context hook: an event may carry the emitter's SpanContext in this side
-# attribute (set on the emitting thread by a later context-capture feature). The worker
-# thread's own active span is never used: it is not the emitter's.
-SPAN_CONTEXT_ATTR = "otel_span_context"
 
 
 @dataclass

@@ -23,9 +23,8 @@ from aga_otel._version import __version__
 from aga_otel.config import ObservabilityConfig
 from aga_otel.exporters.otlp import create_span_exporter, signal_enabled, signal_endpoint
 from aga_otel.exporters.reporting import ReportingExporter, run_bounded
-from aga_otel.logs.records import A_LAYER
 from aga_otel.redaction import redact_text, redact_url
-from aga_otel.semconv import EVENT_AUDIT, EVENT_FORWARD, EVENT_RETRIEVAL
+from aga_otel.semconv import A_LAYER, EVENT_AUDIT, EVENT_FORWARD, EVENT_RETRIEVAL
 from aga_otel.status import StatusBoard
 from aga_otel.tracing import spans
 from aga_otel.tracing.capture import ROOT_CONTEXT, SPAN_CONTEXT_ATTR, SpanContextCache
