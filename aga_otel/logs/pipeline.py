@@ -154,7 +154,8 @@ class LogPipeline:
                 else:
                     sev = rec.severity_of(etype, getattr(event, "data", None))
                 self._emit(rec.build(event, sev, self.redact_keys, self.max_detail_bytes,
-                                     self.max_documents, self.ids_enabled))  # fmt: skip
+                                     self.max_documents, self.ids_enabled,
+                                     self.config.max_layers))  # fmt: skip
             except Exception as exc:
                 self.errors += 1
                 if self.errors == 1:

@@ -96,8 +96,8 @@ class TracingPipeline:
                     if self.sampler.rate <= 0.0:
                         continue
                     spec = spans.forward_span(event, max_layers)
-                    if spec is None or not sample(spec.attributes[A_LAYER]):
-                        continue
+                    if spec is not None and not sample(spec.attributes[A_LAYER]):
+                        continue  # not sampled (a malformed one is counted below)
                 elif etype == EVENT_RETRIEVAL:
                     spec = spans.retrieval_span(
                         event, max_layers, self.max_documents, self.ids_enabled

@@ -20,13 +20,12 @@ attributes (``aga.layer_idx`` …), so a span and the log record of the same eve
 from __future__ import annotations
 
 import json
-import math
 import time
 from typing import Any, NamedTuple
 
 from aga_otel.audit.injections import documents
 from aga_otel.audit.sanitize import clean_text, redact_free_text
-from aga_otel.mapping import parse_audit, parse_forward, parse_retrieval
+from aga_otel.mapping import count, parse_audit, parse_forward, parse_retrieval, timestamp
 from aga_otel.semconv import (
     A_APPLIED,
     A_BUDGET,
@@ -61,9 +60,8 @@ class SpanSpec(NamedTuple):
 
 def _time_ns(value: Any) -> int | None:
     """Event time (seconds since the epoch) → ns, or None when unusable."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if not math.isfinite(value) or value <= 0:
+    value = timestamp(value)
+    if value is None:
         return None
     # Whole seconds and fraction apart: value * 1e9 as one double would lose ~100 ns.
     whole = int(value)
@@ -89,8 +87,8 @@ def retrieval_span(
         A_RESULTS: r.results,
         A_INJECTED: r.injected,
     }
-    budget = data.get("budget_remaining")
-    if isinstance(budget, int) and not isinstance(budget, bool):
+    budget = count(data.get("budget_remaining"))
+    if budget is not None:
         attrs[A_BUDGET] = budget
     docs, dropped = documents(data.get("ids"), data.get("scores"), max_documents, ids_enabled)
     if docs or dropped:
