@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 import time
 
 import pytest
 from conftest import local_config
 from otlp_receiver import HttpReceiver, attrs
+from test_fork import child_report, fork_child
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork() is POSIX only")
 
@@ -72,18 +72,7 @@ def test_forked_child_retires_inherited_processors(make_stack, plugin, tmp_path)
         assert stack.bridge.drain(5)
         assert settled({LOG_THREAD: 2, SPAN_THREAD: 1}) == {LOG_THREAD: 2, SPAN_THREAD: 1}
 
-        read_fd, write_fd = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read_fd)
-            child_main(stack, plugin.event_bus, write_fd)
-        os.close(write_fd)
-        _, status = os.waitpid(pid, 0)
-        with os.fdopen(read_fd, "rb") as pipe:
-            child = json.loads(pipe.read() or b"{}")
-        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, child
+        child = child_report(*fork_child(child_main, stack, plugin.event_bus))
 
         # One batch processor per exporter in the child (OTLP + file logs, OTLP spans).
         assert child["threads"] == {LOG_THREAD: 2, SPAN_THREAD: 1}

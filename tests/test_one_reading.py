@@ -8,28 +8,11 @@ import math
 import pytest
 from conftest import local_config
 from otlp_receiver import HttpReceiver
+from test_metrics_equality import Broken, Numpyish
 
 from aga_otel import mapping
 from aga_otel.logs import records
 from aga_otel.tracing import spans
-
-
-class NumpyLike:
-    """A numpy scalar's face: a number only through ``__float__``."""
-
-    def __init__(self, value: float) -> None:
-        self.value = value
-
-    def __float__(self) -> float:
-        return self.value
-
-
-class Faulted:
-    """A tensor after a CUDA fault: ``__float__`` raises."""
-
-    def __float__(self) -> float:
-        raise RuntimeError("CUDA error: an illegal memory access was encountered")
-
 
 # (value, accepted as gate_mean, accepted as results_count)
 EDGES = [
@@ -38,8 +21,8 @@ EDGES = [
     (math.inf, False, False),
     (2**64, False, False),
     ("3", False, False),
-    (NumpyLike(0.5), True, False),
-    (Faulted(), False, False),
+    (Numpyish(0.5), True, False),
+    (Broken(), False, False),
     (0.5, True, False),
     (3, True, True),
     (mapping.MAX_COUNT, False, True),  # a count, but no gate is that large

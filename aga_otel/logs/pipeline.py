@@ -200,7 +200,7 @@ class LogPipeline:
                 ("metric", alert.metric),
                 ("value", alert.value),
                 ("threshold", alert.threshold),
-            )  # fmt: skip
+            )
             if isinstance(value, (str, int, float, bool))
         }
         self._emit(rec.RecordSpec(
