@@ -4,6 +4,7 @@ process each stack writes each of its own alert transitions (firing and resolved
 from __future__ import annotations
 
 import json
+import time
 
 from conftest import local_config
 
@@ -58,3 +59,32 @@ def test_two_stacks_each_log_their_own_alerts_once(make_stack, tmp_path):
     assert first[0]["level"] == "WARN"  # alert_log_level's default, WARNING
     assert "hot firing" in first[0]["message"]
     assert alert_lines(tmp_path / "s1.jsonl") == []  # not the other stack's alerts
+
+
+def test_the_1_0_face_still_gets_firings_only():
+    """aga-otel's callbacks see resolutions too; the 1.0 face passes on firings only."""
+    from test_compat_alerts import Collected, forward
+
+    from aga_observability import AlertManager, AlertRule
+    from aga_otel.contract import EventBus
+
+    bus = EventBus()
+    alerts = AlertManager(rules=[AlertRule(name="hot", metric="entropy_mean", threshold=5.0,
+                                           cooldown_seconds=0)], use_defaults=False)  # fmt: skip
+    try:
+        got = Collected()
+        alerts.add_callback(got)
+        alerts.subscribe(bus)
+        engine = alerts._stack.alert_manager  # the aga-otel engine behind the face
+        states: list[str] = []
+        engine.add_callback(lambda a: states.append(a.state.value))
+        deadline = time.monotonic() + 20
+        while "resolved" not in states and time.monotonic() < deadline:
+            forward(bus, entropy=9.0 if "firing" not in states else 1.0)
+            time.sleep(0.05)
+        assert states[0] == "firing" and states[-1] == "resolved", states
+        # Every firing (1.0 re-fires each interval with no cooldown), no resolution.
+        assert len(got.events) == states.count("firing")
+        assert {(e.rule_name, e.resolved) for e in got.events} == {("hot", False)}
+    finally:
+        alerts.shutdown()

@@ -95,3 +95,29 @@ def test_forked_child_retires_inherited_processors(make_stack, plugin, tmp_path)
                             by_instance.setdefault(iid, []).append(details["id"])
         assert sorted(by_instance[child["instance"]]) == [f"child{i}" for i in range(5)]
         assert sorted(by_instance[stack.instance_id]) == [f"parent{i}" for i in range(3)]
+
+
+def test_each_component_is_shut_down_once(make_stack, plugin, tmp_path, monkeypatch):
+    """The stack, its log pipeline and the provider each stop the audit writer and the
+    span/log exporters' processors no more than once, even when shutdown is repeated."""
+    from aga_otel.audit.writer import AuditWriter
+
+    calls: list[str] = []
+    real = AuditWriter.shutdown
+
+    def counted(self, timeout: float = 5.0) -> bool:  # the real shutdown, counted
+        calls.append("audit")
+        return real(self, timeout)
+
+    monkeypatch.setattr(AuditWriter, "shutdown", counted)
+    stack = make_stack(plugin.event_bus, local_config(
+        log_enabled=True, log_stderr=False, log_file=str(tmp_path / "aga.jsonl"),
+        audit_storage_backend="sqlite", audit_storage_path=str(tmp_path / "audit.db"),
+    ))  # fmt: skip
+    emit(plugin.event_bus, 3, "row")
+    stack.shutdown(timeout=5)
+    stack.shutdown(timeout=5)
+    assert calls == ["audit"]
+    assert sorted(r["details"]["id"] for r in stack.audit_storage.query(limit=10)) == [
+        "row0", "row1", "row2"
+    ]  # fmt: skip

@@ -86,3 +86,17 @@ def malformed(stack) -> dict[str, int]:
         "logs": stats["logs"]["malformed"],
         "traces": stats["traces"]["malformed"],
     }
+
+
+@pytest.mark.parametrize(("value", "gate_ok", "count_ok"), EDGES, ids=repr)
+def test_plugin_gauges_read_values_as_the_events_are_read(value, gate_ok, count_ok):
+    """A plugin's store stats go through the same reading (no bounds: a gauge's value)."""
+    from aga_otel.metrics.gauges import PluginReadings
+
+    class Plugin:
+        def get_store_stats(self) -> dict:
+            return {"utilization": value}
+
+    read = PluginReadings(lambda: Plugin()).store("utilization")
+    assert (read is not None) is (mapping.number(value) is not None)
+    assert (read is not None) is (gate_ok or value in (2**64, mapping.MAX_COUNT))
