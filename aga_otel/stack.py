@@ -309,6 +309,8 @@ class ObservabilityStack:
         The child gets its own worker and queue, its own ``service.instance.id`` and a new
         MeterProvider (counts start from zero, so fleet sums do not double-count), and binds
         no server port: the listening sockets inherited from the parent are closed here.
+        The inherited log and trace pipelines are retired (their batch threads, restarted
+        in the child by the SDK, stop; nothing of the parent's is written or exported).
         """
         buses = self.bridge.buses if self.bridge is not None else []
         if self.bridge is not None:
