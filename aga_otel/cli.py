@@ -103,7 +103,9 @@ def run_demo(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     sim.start()
-    runner = threading.Thread(target=sim.run, args=(args.duration, stop), daemon=True)
+    runner = threading.Thread(
+        target=sim.run, args=(args.duration, stop), name="aga-otel-demo-workload", daemon=True
+    )
     runner.start()
     try:
         _progress(stack, runner, quiet=args.quiet)

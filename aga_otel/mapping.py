@@ -43,21 +43,46 @@ class AuditSample(NamedTuple):
     success: bool
 
 
-def _number(value: Any) -> float | None:
-    """A finite float from int/float (or anything with __float__, e.g. numpy), else None."""
-    if isinstance(value, bool):
+# --- the one reading of a value: metrics, log records, spans, inject rows and gauges ------
+def number(value: Any) -> float | None:
+    """A finite float from int/float (or anything with ``__float__``, e.g. numpy), else None.
+
+    Rejected: bools, text (``"3"`` is not a measurement), NaN/inf, ints too large for a
+    float, and a ``__float__`` that raises (a tensor's RuntimeError after a CUDA fault).
+    """
+    if type(value) is float:  # the contract's type: the common case, decided at once
+        return value if math.isfinite(value) else None
+    if isinstance(value, (bool, str, bytes, bytearray)):
         return None
     try:
         f = float(value)
-    except Exception:  # TypeError, OverflowError, or a tensor's RuntimeError after a CUDA fault
+    except Exception:
         return None
     return f if math.isfinite(f) else None
 
 
-def _count(value: Any) -> int | None:
+def bounded(value: Any, high: float) -> float | None:
+    """:func:`number` within ``[0, high]`` (gate/entropy: MAX_VALUE; latency: MAX_LATENCY_US)."""
+    f = number(value)
+    return f if f is not None and 0.0 <= f <= high else None
+
+
+def count(value: Any) -> int | None:
+    """An int (never a bool) within ``[0, MAX_COUNT]``, else None."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
         return None
     return int(value)
+
+
+def score(value: Any) -> float | None:
+    """A retrieval score: :func:`number` within ``[0, 1]``."""
+    return bounded(value, 1.0)
+
+
+def timestamp(value: Any) -> float | None:
+    """Seconds since the epoch: a positive :func:`number`."""
+    f = number(value)
+    return f if f is not None and f > 0 else None
 
 
 def _flag(value: Any) -> bool | None:
@@ -80,13 +105,14 @@ def parse_forward(data: Any, max_layers: int) -> ForwardSample | None:
     try:
         layer = _layer(data["layer_idx"], max_layers)
         applied = _flag(data["aga_applied"])
-        gate = _number(data["gate_mean"])
-        entropy = _number(data["entropy_mean"])
-        latency_us = _number(data["latency_us"])
+        gate = number(data["gate_mean"])
+        entropy = number(data["entropy_mean"])
+        latency_us = number(data["latency_us"])
     except KeyError:
         return None
     if layer is None or applied is None or gate is None or entropy is None or latency_us is None:
         return None
+    # The bounds of :func:`bounded`, inline: this runs per forward event with tracing on.
     if not (
         0 <= gate <= MAX_VALUE and 0 <= entropy <= MAX_VALUE and 0 <= latency_us <= MAX_LATENCY_US
     ):
@@ -99,8 +125,8 @@ def parse_retrieval(data: Any, max_layers: int) -> RetrievalSample | None:
         return None
     try:
         layer = _layer(data["layer_idx"], max_layers)
-        results = _count(data["results_count"])
-        injected = _count(data["injected_count"])
+        results = count(data["results_count"])
+        injected = count(data["injected_count"])
     except KeyError:
         return None
     if layer is None or results is None or injected is None or injected > results:
@@ -108,8 +134,8 @@ def parse_retrieval(data: Any, max_layers: int) -> RetrievalSample | None:
     raw = data.get("scores")
     scores: tuple[float, ...] = ()
     if isinstance(raw, (list, tuple)):
-        valid = (_number(s) for s in raw[:results] if s is not None)
-        scores = tuple(s for s in valid if s is not None and 0.0 <= s <= 1.0)
+        valid = (score(s) for s in raw[:results] if s is not None)
+        scores = tuple(s for s in valid if s is not None)
     return RetrievalSample(layer, results, injected, scores)
 
 

@@ -219,3 +219,37 @@ FACT_OPERATIONS = frozenset(
 # --- series Prometheus itself writes (dashboards and rules read them; aga-otel never does) --
 PROM_UP = "up"  # 1 when the last scrape of a target succeeded
 PROM_ALERTS = "ALERTS"  # one series per pending/firing alert of Prometheus's rules
+
+# --- log record and span names (never metric attributes: ids and values may appear) ---------
+# A record's event_name is the prefix plus the contract event type (``aga.forward`` …).
+EVENT_NAME_PREFIX = "aga."
+AUDIT_EVENT_NAME = EVENT_NAME_PREFIX + EVENT_AUDIT
+UNKNOWN_EVENT_NAME = EVENT_NAME_PREFIX + "event"
+EVENT_ALERT = "aga.alert"  # an alert transition (firing or resolved) as a log record
+ALERT_ATTR_PREFIX = "aga.alert."  # + rule, state, severity, metric, value, threshold
+# Span names: retrieval spans are named by the GenAI convention (GENAI_OPERATION_RETRIEVAL).
+AUDIT_SPAN_PREFIX = "aga.audit "  # + the operation's closed-set label
+FORWARD_SPAN = "aga.forward"
+# Attributes shared by log records and spans, so both read alike for one event.
+A_EVENT_TYPE = "aga.event.type"
+A_SOURCE = "aga.event.source"
+A_LAYER = "aga.layer_idx"
+A_APPLIED = "aga.applied"
+A_GATE = "aga.gate_mean"
+A_ENTROPY = "aga.entropy_mean"
+A_LATENCY = "aga.latency_us"
+A_RESULTS = "aga.retrieval.results_count"
+A_INJECTED = "aga.retrieval.injected_count"
+A_BUDGET = "aga.retrieval.budget_remaining"
+A_IDS = "aga.retrieval.ids"
+A_SCORES = "aga.retrieval.scores"
+A_OPERATION = "aga.audit.operation"
+A_SUCCESS = "aga.audit.success"
+A_ERROR = "aga.audit.error"
+A_DETAILS = "aga.audit.details"  # canonical JSON text of the sanitised details
+A_MALFORMED = "aga.event.malformed"
+
+# Trace-context capture: the side attribute through which the bridge hands sinks the
+# emitter's SpanContext (aga_otel.tracing.capture sets it on the worker thread; the
+# worker's own active span is never used: it is not the emitter's).
+SPAN_CONTEXT_ATTR = "otel_span_context"

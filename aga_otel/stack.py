@@ -74,7 +74,6 @@ class ObservabilityStack:
         self.meter_provider: MeterProvider | None = None
         self.reader: SharedMetricReader | None = None
         self.resource: Resource | None = None
-        self._alert_log_handler: logging.Handler | None = None
         self._extra_exporters = list(metric_exporters)
         self._extra_readers = list(metric_readers)
         self._lock = threading.RLock()
@@ -172,9 +171,7 @@ class ObservabilityStack:
         )
         if self.alert_manager is not None and cfg.alert_enabled:
             self.reader.add_consumer(self.alert_manager)
-            if self.log_exporter is not None:  # firing/resolved alerts as log records too
-                self._alert_log_handler = self.log_exporter.alert_handler()
-                logging.getLogger("aga_otel.alerts").addHandler(self._alert_log_handler)
+            self._route_alerts_to_logs()
         if cfg.health_enabled:
             self.health = _optional_component(
                 "health",
@@ -193,6 +190,12 @@ class ObservabilityStack:
                 if not child:  # a forked child never rebinds the parent's port
                     self.health.start_server()
                     attach_dashboard(self)  # issue 17: /dashboard when dashboard_enabled
+
+    def _route_alerts_to_logs(self) -> None:
+        """Firing and resolved alerts of this stack's engine become log records of this
+        stack's pipeline: a callback, so two stacks in one process never see each other's."""
+        if self.log_exporter is not None:
+            self.alert_manager.add_callback(self.log_exporter.record_alert)
 
     def _start_metric_sinks(self, failures, child: bool) -> None:
         cfg, reader = self.config, self.reader
@@ -285,19 +288,17 @@ class ObservabilityStack:
             self.bridge.stop(left() / 2)
         if self.prometheus is not None:
             self.prometheus.shutdown(left())
-        if self.tracing is not None:
-            self.tracing.shutdown(left())
         if self.reader is not None:
             self.reader.shutdown_consumers(left())
         if self.health is not None:  # again, directly: its consumer thread may be abandoned
             self.health.shutdown(left())
-        if self._alert_log_handler is not None:
-            logging.getLogger("aga_otel.alerts").removeHandler(self._alert_log_handler)
         if self.log_exporter is not None:
             try:
                 self.log_exporter.shutdown(left())
             except Exception as exc:
                 logger.warning("aga-otel: log pipeline shutdown: %s", exc)
+        if self.tracing is not None:  # span export only: remote, after the audit trail
+            self.tracing.shutdown(left())
         if self.meter_provider is not None:
             try:
                 self.meter_provider.shutdown(timeout_millis=left() * 1000)
@@ -311,12 +312,13 @@ class ObservabilityStack:
         The child gets its own worker and queue, its own ``service.instance.id`` and a new
         MeterProvider (counts start from zero, so fleet sums do not double-count), and binds
         no server port: the listening sockets inherited from the parent are closed here.
+        The inherited log and trace pipelines are retired (their batch threads, restarted
+        in the child by the SDK, stop; nothing of the parent's is written or exported).
         """
         buses = self.bridge.buses if self.bridge is not None else []
         if self.bridge is not None:
             self.bridge.unsubscribe_all()
-        if self._alert_log_handler is not None:
-            logging.getLogger("aga_otel.alerts").removeHandler(self._alert_log_handler)
+        inherited = [c for c in (self.log_exporter, self.tracing) if c is not None]
         for server in (self.prometheus, self.health):
             # Only close the inherited socket: shutdown() would wait for a serving thread
             # that does not exist in the child.
@@ -331,6 +333,7 @@ class ObservabilityStack:
         self._build(child=True)
         for bus in buses:
             self.bridge.subscribe(bus)
+        _retire_inherited(inherited)
         logger.info("aga-otel re-initialised in forked child pid %d", os.getpid())
 
     def generate_dashboard(self, path: str | os.PathLike | None = None) -> dict:
@@ -375,6 +378,22 @@ def _reinit_in_child(ref: weakref.ref) -> None:
         stack._after_fork_in_child()
     except Exception:  # never break the child process
         logger.exception("aga-otel: re-initialisation after fork failed; telemetry is off")
+
+
+# Pipelines inherited over fork(), kept referenced in the child: collecting them would close
+# the parent's audit store connection from here (SQLite's close can checkpoint or roll back).
+_INHERITED: list[Any] = []
+
+
+def _retire_inherited(components: list[Any]) -> None:
+    """Stop what a forked child inherited (local sinks first), each once, waiting on no
+    parent thread; nothing of the parent's is written, exported or closed."""
+    for component in components:
+        _INHERITED.append(component)
+        try:
+            component.retire_inherited(1.0)
+        except Exception as exc:
+            logger.warning("aga-otel: inherited %s not retired: %s", component.name, exc)
 
 
 def _optional_component(name: str, status: StatusBoard, build):

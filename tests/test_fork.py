@@ -53,6 +53,29 @@ def forward_by_instance(received) -> dict[str, list[int]]:
     return out
 
 
+def fork_child(main, *args) -> tuple[int, int]:
+    """Fork: the child runs ``main(*args, write_fd)``, which never returns; the parent gets
+    ``(pid, read_fd)`` for :func:`child_report`."""
+    read_fd, write_fd = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        main(*args, write_fd)
+    os.close(write_fd)
+    return pid, read_fd
+
+
+def child_report(pid: int, read_fd: int) -> dict:
+    """Wait for the child; its JSON report (asserting it exited with 0)."""
+    _, status = os.waitpid(pid, 0)
+    with os.fdopen(read_fd, "rb") as pipe:
+        report = json.loads(pipe.read() or b"{}")
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, report
+    return report
+
+
 def child_main(plugin, write_fd: int) -> None:
     """Runs in the forked child; reports over the pipe, never returns."""
     code = 1
@@ -98,20 +121,10 @@ def test_forked_child_exports_its_own_metrics(receiver_cls, protocol):
         parent_forward = run(plugin, steps=10, seed=1)[0]
         stack.force_flush()
 
-        read_fd, write_fd = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read_fd)
-            child_main(plugin, write_fd)
-        os.close(write_fd)
+        pid, read_fd = fork_child(child_main, plugin)
         # The parent keeps working while the child runs.
         parent_forward += run(plugin, steps=5, seed=3)[0]
-        _, status = os.waitpid(pid, 0)
-        with os.fdopen(read_fd, "rb") as pipe:
-            child = json.loads(pipe.read() or b"{}")
-        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, child
+        child = child_report(pid, read_fd)
         stack.force_flush()
 
         # Child: a new identity, its own running worker, no server port, counts from zero.

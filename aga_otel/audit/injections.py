@@ -19,13 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
+# The one reading of values (mapping's helpers): an inject row, the log record and the
+# metrics of one event read its numbers alike.
+from aga_otel import mapping
 from aga_otel.audit.chain import AuditRecord, make_record
 from aga_otel.audit.sanitize import clean_text
-
-# The log records' lenient number readers: a log record and an inject row of one event
-# read its values alike (finite floats; ints that are not bools).
-from aga_otel.logs.records import SPAN_CONTEXT_ATTR, _int
-from aga_otel.logs.records import _num as _score
 from aga_otel.semconv import (
     AUDIT_OP_INJECT,
     INJECT_FACTS,
@@ -37,6 +35,7 @@ from aga_otel.semconv import (
     INJECT_RESULTS,
     INJECT_SPAN_ID,
     INJECT_TRACE_ID,
+    SPAN_CONTEXT_ATTR,
 )
 
 __all__ = ["MAX_ID_CHARS", "documents", "inject_record", "span_ids"]
@@ -67,7 +66,7 @@ def documents(
         doc: dict[str, Any] = {}
         if with_ids and i < len(ids):
             doc["id"] = clean_text(ids[i], MAX_ID_CHARS)
-        score = _score(scores[i]) if i < len(scores) else None
+        score = mapping.score(scores[i]) if i < len(scores) else None
         if score is not None:
             doc["score"] = score
         docs.append(doc)
@@ -101,15 +100,15 @@ def inject_record(
     data = getattr(event, "data", None)
     if not isinstance(data, dict):
         return None
-    injected = _int(data.get("injected_count"))
+    injected = mapping.count(data.get("injected_count"))
     ids, scores = data.get("ids"), data.get("scores")
     count = injected if injected is not None and injected >= 0 else None
     facts, dropped = documents(ids, scores, limit, with_ids, count)
     if not facts and not dropped and not injected:
         return None
     details: dict[str, Any] = {
-        INJECT_LAYER: _int(data.get("layer_idx")),
-        INJECT_RESULTS: _int(data.get("results_count")),
+        INJECT_LAYER: mapping.count(data.get("layer_idx")),
+        INJECT_RESULTS: mapping.count(data.get("results_count")),
         INJECT_INJECTED: injected,
         INJECT_FACTS: facts,
         INJECT_FACTS_DROPPED: dropped,
@@ -120,9 +119,8 @@ def inject_record(
     ids_of_span = span_ids(event)
     if ids_of_span is not None:
         details[INJECT_TRACE_ID], details[INJECT_SPAN_ID] = ids_of_span
-    ts = _score(getattr(event, "timestamp", None))
     return make_record(
-        ts if ts is not None and ts > 0 else 0.0,
+        mapping.timestamp(getattr(event, "timestamp", None)) or 0.0,
         AUDIT_OP_INJECT,
         True,
         None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -58,6 +59,7 @@ class AuditWriter:
         self.lost_after_close = 0
         self._closed = False
         self._close_on_exit = False
+        self._pid = os.getpid()
         status.register(COMPONENT, f"{store.backend} store")
 
     def start(self) -> None:
@@ -217,6 +219,11 @@ class AuditWriter:
         True when nothing was left. What could not be written is counted as dropped and
         logged; a record submitted afterwards is counted and logged too (``submit``).
         """
+        if os.getpid() != self._pid:
+            # Inherited over fork(): the backlog, the store's connection and the locks are
+            # the parent's (its thread may have held them); it writes and closes them.
+            self._closed = True
+            return False
         deadline = time.monotonic() + timeout
         self._stop.set()
         self._wake.set()

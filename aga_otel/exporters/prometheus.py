@@ -187,13 +187,14 @@ class PrometheusEndpoint:
         """Start serving; on failure (e.g. port in use) log, degrade, return None."""
         certfile, keyfile = self._tls
         try:
-            server, _thread = start_http_server(
+            server, thread = start_http_server(
                 self.requested_port,
                 addr=self.host,
                 registry=self.registry,
                 certfile=certfile,
                 keyfile=keyfile,
             )
+            thread.name = "aga-otel-prometheus"  # prometheus_client leaves it unnamed
         except OSError as exc:
             msg = (
                 f"Prometheus endpoint could not bind {self.host}:{self.requested_port}: "

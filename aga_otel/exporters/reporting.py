@@ -11,6 +11,7 @@ failed attempt. Every target and error it shows has its credentials redacted.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -99,6 +100,7 @@ class ReportingExporter:
     def __init__(self, inner: Any, reporter: ExportReporter, success: Any, failure: Any) -> None:
         self.inner, self.reporter = inner, reporter
         self._success, self._failure = success, failure
+        self._pid = os.getpid()
 
     @property
     def exported(self) -> int:
@@ -121,6 +123,8 @@ class ReportingExporter:
         return result
 
     def shutdown(self) -> None:
+        if os.getpid() != self._pid:  # inherited over fork(): the connection is the parent's
+            return
         try:
             self.inner.shutdown()
         except Exception as exc:

@@ -26,7 +26,7 @@ class DaemonPool:
     """
 
     def __init__(
-        self, max_workers: int = 8, idle_timeout: float = 30.0, name: str = "aga-otel-health"
+        self, max_workers: int = 8, idle_timeout: float = 30.0, name: str = "aga-otel-health-check"
     ) -> None:
         self._max = max(1, int(max_workers))
         self._idle_timeout = idle_timeout

@@ -160,7 +160,7 @@ def wake(server) -> None:
 
 def stop_server(server, timeout: float) -> None:
     """``server.shutdown()`` bounded by ``timeout``, its accept loop woken at once."""
-    stopper = threading.Thread(target=server.shutdown, daemon=True)
+    stopper = threading.Thread(target=server.shutdown, name="aga-otel-server-stop", daemon=True)
     stopper.start()
     deadline = time.monotonic() + timeout
     while stopper.is_alive() and time.monotonic() < deadline:
@@ -180,6 +180,11 @@ class _HealthServer(ThreadingMixIn, WSGIServer):
         TCPServer.server_bind(self)
         self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
         self.setup_environ()
+
+    def process_request_thread(self, request: socket.socket, client_address: Any) -> None:
+        # ThreadingMixIn starts one unnamed thread per connection: named like every other.
+        threading.current_thread().name = "aga-otel-health-request"
+        super().process_request_thread(request, client_address)
 
     def finish_request(self, request: socket.socket, client_address: Any) -> None:
         # The TLS handshake runs here, on the connection's own thread and under its

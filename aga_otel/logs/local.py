@@ -116,6 +116,7 @@ class LocalLogExporter(LogRecordExporter):
         self.stream = stream
         self.reporter = ExportReporter(status, COMPONENT, "local log output", str(path or "stderr"))
         self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         text = "".join(self.format(r) + "\n" for r in batch)
@@ -135,6 +136,8 @@ class LocalLogExporter(LogRecordExporter):
         return LogRecordExportResult.SUCCESS
 
     def shutdown(self) -> None:
+        if os.getpid() != self._pid:  # inherited over fork(): the file is the parent's
+            return  # (closing would flush bytes buffered before the fork a second time)
         with self._lock:
             if self.file is not None:
                 self.file.close()

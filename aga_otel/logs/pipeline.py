@@ -37,7 +37,13 @@ from aga_otel.logs.local import LocalLogExporter
 from aga_otel.logs.otlp import StatusReportingExporter, build_otlp_exporter, logs_endpoint
 from aga_otel.logs.processors import AuditLogRecordProcessor, SeverityGate
 from aga_otel.redaction import redact_text, redact_url
-from aga_otel.semconv import EVENT_AUDIT, EVENT_FORWARD, EVENT_RETRIEVAL
+from aga_otel.semconv import (
+    ALERT_ATTR_PREFIX,
+    EVENT_ALERT,
+    EVENT_AUDIT,
+    EVENT_FORWARD,
+    EVENT_RETRIEVAL,
+)
 from aga_otel.status import StatusBoard
 
 logger = logging.getLogger(__name__)
@@ -69,6 +75,7 @@ class LogPipeline:
         self.max_documents = config.knowledge_max_documents
         self.ids_enabled = config.knowledge_ids_enabled
         self.instance = resource.attributes.get("service.instance.id")
+        self.alert_severity = rec.LEVEL_SEVERITY.get(config.alert_log_level.upper(), rec.WARN)
         self.logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         self.audit_store = audit_store
         self.audit_writer = AuditWriter(
@@ -147,7 +154,8 @@ class LogPipeline:
                 else:
                     sev = rec.severity_of(etype, getattr(event, "data", None))
                 self._emit(rec.build(event, sev, self.redact_keys, self.max_detail_bytes,
-                                     self.max_documents, self.ids_enabled))  # fmt: skip
+                                     self.max_documents, self.ids_enabled,
+                                     self.config.max_layers))  # fmt: skip
             except Exception as exc:
                 self.errors += 1
                 if self.errors == 1:
@@ -177,10 +185,32 @@ class LogPipeline:
         ))  # fmt: skip
         self.emitted += 1
 
-    def alert_handler(self) -> logging.Handler:
-        """A ``logging.Handler`` that turns the alert engine's lines into ``aga.alert``
-        log records (attach it to the ``aga_otel.alerts`` logger, never to the root)."""
-        return _AlertRecordHandler(self)
+    def record_alert(self, alert: Any) -> None:
+        """An alert transition (firing or resolved) → one ``aga.alert`` log record.
+
+        Registered with ``AlertManager.add_callback`` by the stack that owns both, so each
+        stack's alerts reach its own pipeline once (never through a process-wide logger).
+        """
+        attrs = {
+            f"{ALERT_ATTR_PREFIX}{name}": value
+            for name, value in (
+                ("rule", alert.rule_name),
+                ("state", alert.state.value),
+                ("severity", alert.severity),
+                ("metric", alert.metric),
+                ("value", alert.value),
+                ("threshold", alert.threshold),
+            )
+            if isinstance(value, (str, int, float, bool))
+        }
+        self._emit(rec.RecordSpec(
+            event_name=EVENT_ALERT,
+            severity=self.alert_severity,
+            timestamp_ns=int(alert.timestamp * 1e9),
+            body=f"alert {alert.rule_name} {alert.state.value} [{alert.severity}]: "
+                 f"{alert.message}",
+            attributes=attrs,
+        ))  # fmt: skip
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Export queued records and write the audit backlog now."""
@@ -195,6 +225,14 @@ class LogPipeline:
         deadline = time.monotonic() + timeout
         self.audit_writer.shutdown(timeout)
         run_bounded(self.logger_provider.shutdown, deadline - time.monotonic(), "log-exporters")
+
+    def retire_inherited(self, timeout: float) -> None:
+        """In a forked child, drop this pipeline inherited from the parent: stop the batch
+        threads the SDK restarted in the child, writing, exporting and closing nothing
+        (the audit backlog, connections and files are the parent's; see ``shutdown``
+        guards in the writer and exporters). A later ``shutdown()`` does nothing."""
+        self._shut = True
+        run_bounded(self.logger_provider.shutdown, timeout, "log-exporters")
 
     def stats(self) -> dict:
         out: dict[str, Any] = {
@@ -237,37 +275,3 @@ def build_audit_store(config: ObservabilityConfig, resource: Resource) -> AuditS
         spill_path=Path(config.audit_spill_dir) / f"{instance}.jsonl",
         spill_max_bytes=config.audit_spill_max_bytes,
     )
-
-
-_ALERT_FIELDS = ("alert_rule", "alert_state", "alert_severity", "alert_metric", "alert_value",
-                 "alert_threshold")  # fmt: skip
-
-
-class _AlertRecordHandler(logging.Handler):
-    """Alert transitions (lines carrying ``alert_rule``) → OTel log records.
-
-    No feedback loop: the exporters log on their own loggers, never on ``aga_otel.alerts``.
-    """
-
-    def __init__(self, pipeline: LogPipeline) -> None:
-        super().__init__()
-        self.pipeline = pipeline
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if not hasattr(record, "alert_rule"):
-            return
-        try:
-            attrs = {
-                "aga.alert." + k[len("alert_") :]: getattr(record, k)
-                for k in _ALERT_FIELDS
-                if isinstance(getattr(record, k, None), (str, int, float, bool))
-            }
-            self.pipeline._emit(rec.RecordSpec(
-                event_name="aga.alert",
-                severity=rec.LEVEL_SEVERITY.get(record.levelname, rec.WARN),
-                timestamp_ns=int(record.created * 1e9),
-                body=record.getMessage(),
-                attributes=attrs,
-            ))  # fmt: skip
-        except Exception:  # a log handler must never raise into the alert engine
-            self.handleError(record)

@@ -48,7 +48,8 @@ class AuditLogRecordProcessor(LogRecordProcessor):
         self.writer.submit(record)
 
     def shutdown(self) -> None:
-        self.writer.shutdown()
+        """Nothing: the writer's owner (the log pipeline) shuts it down, once, within its
+        deadline and before the exporters; the provider's shutdown must not repeat it."""
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.writer.flush()

@@ -7,13 +7,49 @@ level filter can run before anything else is built.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from aga_otel.audit.chain import AuditRecord, make_record
 from aga_otel.audit.sanitize import clean_text
-from aga_otel.semconv import EVENT_AUDIT, EVENT_FORWARD, EVENT_RETRIEVAL
+from aga_otel.config import ObservabilityConfig
+from aga_otel.mapping import (
+    MAX_LATENCY_US,
+    MAX_VALUE,
+    bounded,
+    count,
+    parse_audit,
+    parse_forward,
+    parse_retrieval,
+    score,
+    timestamp,
+)
+from aga_otel.semconv import (  # noqa: F401 - the names are re-exported from here too
+    A_APPLIED,
+    A_BUDGET,
+    A_DETAILS,
+    A_ENTROPY,
+    A_ERROR,
+    A_EVENT_TYPE,
+    A_GATE,
+    A_IDS,
+    A_INJECTED,
+    A_LATENCY,
+    A_LAYER,
+    A_MALFORMED,
+    A_OPERATION,
+    A_RESULTS,
+    A_SCORES,
+    A_SOURCE,
+    A_SUCCESS,
+    AUDIT_EVENT_NAME,
+    EVENT_AUDIT,
+    EVENT_FORWARD,
+    EVENT_NAME_PREFIX,
+    EVENT_RETRIEVAL,
+    SPAN_CONTEXT_ATTR,
+    UNKNOWN_EVENT_NAME,
+)
 
 # OpenTelemetry SeverityNumber values (https://opentelemetry.io/docs/specs/otel/logs/data-model/#field-severitynumber),
 # kept as ints so this module stays free of the unstable logs API.
@@ -22,35 +58,8 @@ SEVERITY_TEXT = {DEBUG: "DEBUG", INFO: "INFO", WARN: "WARN", ERROR: "ERROR", FAT
 LEVEL_SEVERITY = {"DEBUG": DEBUG, "INFO": INFO, "WARNING": WARN, "ERROR": ERROR,
                   "CRITICAL": FATAL}  # fmt: skip
 
-EVENT_NAME_PREFIX = "aga."
-AUDIT_EVENT_NAME = EVENT_NAME_PREFIX + EVENT_AUDIT
-UNKNOWN_EVENT_NAME = EVENT_NAME_PREFIX + "event"
-
-# Log attribute names (log records only; metric attributes live in aga_otel.semconv).
-A_EVENT_TYPE = "aga.event.type"
-A_SOURCE = "aga.event.source"
-A_LAYER = "aga.layer_idx"
-A_APPLIED = "aga.applied"
-A_GATE = "aga.gate_mean"
-A_ENTROPY = "aga.entropy_mean"
-A_LATENCY = "aga.latency_us"
-A_RESULTS = "aga.retrieval.results_count"
-A_INJECTED = "aga.retrieval.injected_count"
-A_BUDGET = "aga.retrieval.budget_remaining"
-A_IDS = "aga.retrieval.ids"
-A_SCORES = "aga.retrieval.scores"
-A_OPERATION = "aga.audit.operation"
-A_SUCCESS = "aga.audit.success"
-A_ERROR = "aga.audit.error"
-A_DETAILS = "aga.audit.details"  # canonical JSON text of the sanitised details
-A_MALFORMED = "aga.event.malformed"
-
 _MAX_LIST = 64  # retrieval ids/scores kept per record
-
-# Optional trace-context hook: an event may carry the emitter's SpanContext in this side
-# attribute (set on the emitting thread by a later context-capture feature). The worker
-# thread's own active span is never used: it is not the emitter's.
-SPAN_CONTEXT_ATTR = "otel_span_context"
+DEFAULT_MAX_LAYERS = ObservabilityConfig.max_layers  # the metrics' layer bound by default
 
 
 @dataclass
@@ -81,19 +90,8 @@ def severity_of(event_type: Any, data: Any) -> int:
     return INFO
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _timestamp(event: Any) -> float:
-    ts = _num(getattr(event, "timestamp", None))
-    return ts if ts is not None and ts > 0 else 0.0
+    return timestamp(getattr(event, "timestamp", None)) or 0.0
 
 
 def build(
@@ -103,11 +101,14 @@ def build(
     max_detail_bytes: int = 16384,
     max_documents: int = _MAX_LIST,
     ids_enabled: bool = True,
+    max_layers: int = DEFAULT_MAX_LAYERS,
 ) -> RecordSpec:
     """Map one event (already past the level filter) to a :class:`RecordSpec`.
 
     A retrieval record keeps at most ``max_documents`` ids and scores, and no ids at all
     with ``ids_enabled=False`` (``knowledge_*`` settings, see docs/knowledge-attribution.md).
+    Values are read by :mod:`aga_otel.mapping`'s helpers, and a record is ``malformed``
+    exactly when the metrics would drop its event as malformed (same parser, same bounds).
     """
     etype = getattr(event, "type", None)
     data = getattr(event, "data", None)
@@ -129,9 +130,9 @@ def build(
         attrs[A_MALFORMED] = True
         data = {"value": data}
     if etype == EVENT_FORWARD:
-        _forward(spec, data)
+        _forward(spec, data, max_layers)
     elif etype == EVENT_RETRIEVAL:
-        _retrieval(spec, data, max_documents, ids_enabled)
+        _retrieval(spec, data, max_documents, ids_enabled, max_layers)
     elif etype == EVENT_AUDIT:
         _audit(spec, data, ts, redact_keys, max_detail_bytes)
     else:
@@ -139,12 +140,12 @@ def build(
     return spec
 
 
-def _forward(spec: RecordSpec, d: dict) -> None:
+def _forward(spec: RecordSpec, d: dict, max_layers: int) -> None:
     layer, gate, entropy, lat = (
-        _int(d.get("layer_idx")),
-        _num(d.get("gate_mean")),
-        _num(d.get("entropy_mean")),
-        _num(d.get("latency_us")),
+        count(d.get("layer_idx")),
+        bounded(d.get("gate_mean"), MAX_VALUE),
+        bounded(d.get("entropy_mean"), MAX_VALUE),
+        bounded(d.get("latency_us"), MAX_LATENCY_US),
     )
     applied = d.get("aga_applied")
     for key, value in ((A_LAYER, layer), (A_GATE, gate), (A_ENTROPY, entropy), (A_LATENCY, lat)):
@@ -152,20 +153,22 @@ def _forward(spec: RecordSpec, d: dict) -> None:
             spec.attributes[key] = value
     if isinstance(applied, bool):
         spec.attributes[A_APPLIED] = applied
-    spec.malformed = spec.malformed or layer is None or not isinstance(applied, bool)
+    spec.malformed = spec.malformed or parse_forward(d, max_layers) is None
     verb = "applied" if applied is True else "bypassed"
     spec.body = f"layer {layer} forward {verb}"
     if gate is not None and entropy is not None:
         spec.body += f" (gate {gate:.3f}, entropy {entropy:.3f})"
 
 
-def _retrieval(spec: RecordSpec, d: dict, max_documents: int, ids_enabled: bool) -> None:
+def _retrieval(
+    spec: RecordSpec, d: dict, max_documents: int, ids_enabled: bool, max_layers: int
+) -> None:
     layer, results, injected = (
-        _int(d.get("layer_idx")),
-        _int(d.get("results_count")),
-        _int(d.get("injected_count")),
+        count(d.get("layer_idx")),
+        count(d.get("results_count")),
+        count(d.get("injected_count")),
     )
-    budget = _int(d.get("budget_remaining"))
+    budget = count(d.get("budget_remaining"))
     for key, value in (
         (A_LAYER, layer),
         (A_RESULTS, results),
@@ -179,19 +182,18 @@ def _retrieval(spec: RecordSpec, d: dict, max_documents: int, ids_enabled: bool)
         spec.attributes[A_IDS] = [clean_text(i, 256) for i in ids[:max_documents]]
     if isinstance(scores, (list, tuple)):
         kept = scores[:max_documents]
-        spec.attributes[A_SCORES] = [s for s in map(_num, kept) if s is not None]
-    spec.malformed = spec.malformed or layer is None or results is None
+        spec.attributes[A_SCORES] = [s for s in map(score, kept) if s is not None]
+    spec.malformed = spec.malformed or parse_retrieval(d, max_layers) is None
     spec.body = f"layer {layer} retrieval: {injected} of {results} results injected"
 
 
 def _audit(spec: RecordSpec, d: dict, event_ts: float, redact_keys, max_bytes: int) -> None:
     op = d.get("operation")
-    if not isinstance(op, str) or not op:
+    if not isinstance(op, str) or not op or parse_audit(d) is None:
         spec.malformed = True
         op = "<missing>" if op is None else op
-    ts = _num(d.get("timestamp"))
     record = make_record(
-        ts if ts is not None and ts > 0 else event_ts,
+        timestamp(d.get("timestamp")) or event_ts,
         op,
         d.get("success"),
         d.get("error"),

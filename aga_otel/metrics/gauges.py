@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,17 +16,12 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from aga_otel import semconv as sc
+from aga_otel.mapping import number
 from aga_otel.metrics.recorder import ActivationWindow, create_instrument
 
 logger = logging.getLogger(__name__)
 
 PluginRef = Callable[[], Any]
-
-
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 class PluginReadings:
@@ -58,12 +52,12 @@ class PluginReadings:
 
     def store(self, field: str) -> float | None:
         stats = self._read("get_store_stats")
-        return None if stats is None else _finite(stats.get(field))
+        return None if stats is None else number(stats.get(field))
 
     def slot_change_rate(self) -> float | None:
         diag = self._read("get_diagnostics")
         gov = diag.get("slot_governance") if diag else None
-        return _finite(gov.get("slot_change_rate")) if isinstance(gov, dict) else None
+        return number(gov.get("slot_change_rate")) if isinstance(gov, dict) else None
 
     def build_info(self) -> dict[str, str] | None:
         plugin = self._plugin()

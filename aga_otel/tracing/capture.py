@@ -20,7 +20,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.context import Context
 
-from aga_otel.logs.records import SPAN_CONTEXT_ATTR
+from aga_otel.semconv import SPAN_CONTEXT_ATTR
 
 __all__ = ["SPAN_CONTEXT_ATTR", "SpanContextCache", "TracedEvent", "unwrap_batch"]
 
@@ -36,7 +36,7 @@ class TracedEvent:
     ``otel_span_context``; ``event`` is the original object, untouched.
     """
 
-    __slots__ = ("event", "type", "timestamp", "data", "source", "otel_span_context")
+    __slots__ = ("event", "type", "timestamp", "data", "source", SPAN_CONTEXT_ATTR)
 
     def __init__(self, event: Any, span_context: trace.SpanContext) -> None:
         self.event = event

@@ -23,9 +23,8 @@ from aga_otel._version import __version__
 from aga_otel.config import ObservabilityConfig
 from aga_otel.exporters.otlp import create_span_exporter, signal_enabled, signal_endpoint
 from aga_otel.exporters.reporting import ReportingExporter, run_bounded
-from aga_otel.logs.records import A_LAYER
 from aga_otel.redaction import redact_text, redact_url
-from aga_otel.semconv import EVENT_AUDIT, EVENT_FORWARD, EVENT_RETRIEVAL
+from aga_otel.semconv import A_LAYER, EVENT_AUDIT, EVENT_FORWARD, EVENT_RETRIEVAL
 from aga_otel.status import StatusBoard
 from aga_otel.tracing import spans
 from aga_otel.tracing.capture import ROOT_CONTEXT, SPAN_CONTEXT_ATTR, SpanContextCache
@@ -97,8 +96,8 @@ class TracingPipeline:
                     if self.sampler.rate <= 0.0:
                         continue
                     spec = spans.forward_span(event, max_layers)
-                    if spec is None or not sample(spec.attributes[A_LAYER]):
-                        continue
+                    if spec is not None and not sample(spec.attributes[A_LAYER]):
+                        continue  # not sampled (a malformed one is counted below)
                 elif etype == EVENT_RETRIEVAL:
                     spec = spans.retrieval_span(
                         event, max_layers, self.max_documents, self.ids_enabled
@@ -139,6 +138,12 @@ class TracingPipeline:
         """Export what is queued and stop, within ``timeout`` seconds (idempotent)."""
         if self._shut:
             return
+        self._shut = True
+        run_bounded(self.tracer_provider.shutdown, timeout, "span-exporters")
+
+    def retire_inherited(self, timeout: float) -> None:
+        """In a forked child: stop the inherited span processors' threads (the SDK
+        restarted them), exporting nothing; the exporters' connections are the parent's."""
         self._shut = True
         run_bounded(self.tracer_provider.shutdown, timeout, "span-exporters")
 

@@ -13,20 +13,20 @@
 - ``forward`` → ``aga.forward`` ending at the event time, lasting the event's
   ``latency_us``; only when :class:`ForwardSampler` picks it.
 
-Attribute names are the log records' (``aga.layer_idx`` …), so a span and the log record
-of the same event read alike.
+Attribute and span names live in :mod:`aga_otel.semconv`; spans share the log records'
+attributes (``aga.layer_idx`` …), so a span and the log record of the same event read alike.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from typing import Any, NamedTuple
 
 from aga_otel.audit.injections import documents
 from aga_otel.audit.sanitize import clean_text, redact_free_text
-from aga_otel.logs.records import (
+from aga_otel.mapping import count, parse_audit, parse_forward, parse_retrieval, timestamp
+from aga_otel.semconv import (
     A_APPLIED,
     A_BUDGET,
     A_ENTROPY,
@@ -36,9 +36,8 @@ from aga_otel.logs.records import (
     A_OPERATION,
     A_RESULTS,
     A_SUCCESS,
-)
-from aga_otel.mapping import parse_audit, parse_forward, parse_retrieval
-from aga_otel.semconv import (
+    AUDIT_SPAN_PREFIX,
+    FORWARD_SPAN,
     GENAI_OPERATION_RETRIEVAL,
     SPAN_ATTR_DOCUMENTS_DROPPED,
     SPAN_ATTR_GENAI_DOCUMENTS,
@@ -46,8 +45,6 @@ from aga_otel.semconv import (
 )
 
 RETRIEVAL_SPAN = GENAI_OPERATION_RETRIEVAL  # span name SHOULD be {gen_ai.operation.name}
-AUDIT_SPAN_PREFIX = "aga.audit "
-FORWARD_SPAN = "aga.forward"
 MAX_ERROR_CHARS = 256  # error text kept in a failed audit span's status description
 
 
@@ -63,9 +60,8 @@ class SpanSpec(NamedTuple):
 
 def _time_ns(value: Any) -> int | None:
     """Event time (seconds since the epoch) → ns, or None when unusable."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if not math.isfinite(value) or value <= 0:
+    value = timestamp(value)
+    if value is None:
         return None
     # Whole seconds and fraction apart: value * 1e9 as one double would lose ~100 ns.
     whole = int(value)
@@ -91,8 +87,8 @@ def retrieval_span(
         A_RESULTS: r.results,
         A_INJECTED: r.injected,
     }
-    budget = data.get("budget_remaining")
-    if isinstance(budget, int) and not isinstance(budget, bool):
+    budget = count(data.get("budget_remaining"))
+    if budget is not None:
         attrs[A_BUDGET] = budget
     docs, dropped = documents(data.get("ids"), data.get("scores"), max_documents, ids_enabled)
     if docs or dropped:
