@@ -32,6 +32,10 @@ ATTR_EXPORTER = "exporter"
 ATTR_RULE = "rule"
 ATTR_SEVERITY = "severity"
 ATTR_COMPONENT = "component"
+ATTR_MODEL = "model"  # aga_model_info only: the bound plugin's model_type (one per process)
+
+# --- resource attributes -----------------------------------------------------------------
+RESOURCE_MODEL = "model"  # config model_name, or OTEL_RESOURCE_ATTRIBUTES model=
 
 # Audit operation names aga-core 4.4 is known to emit; anything else maps to "other" so a
 # stray name cannot explode cardinality.

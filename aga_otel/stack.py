@@ -27,6 +27,7 @@ from aga_otel.exporters.otlp import (
     other_metric_outputs,
     signal_enabled,
     signal_endpoint,
+    signal_setting,
 )
 from aga_otel.exporters.prometheus import PrometheusEndpoint
 from aga_otel.health import build_health
@@ -106,6 +107,7 @@ class ObservabilityStack:
         cfg = self.config
         self.resource = Resource.create({
             **cfg.resource_attributes,
+            **({sc.RESOURCE_MODEL: cfg.model_name} if cfg.model_name else {}),
             "service.name": cfg.service_name,
             "service.instance.id": self.instance_id,
             "telemetry.distro.name": "aga-otel",
@@ -221,7 +223,7 @@ class ObservabilityStack:
             else:
                 reader.add_consumer(ExporterConsumer(
                     "otlp", exporter, cfg.export_interval, self.status, failures,
-                    cfg.temporality_preference, cfg.otlp_timeout,
+                    cfg.temporality_preference, signal_setting(cfg, "metrics", "timeout"),
                     target=signal_endpoint(cfg, "metrics") or "default OTLP endpoint",
                 ))  # fmt: skip
 
@@ -324,7 +326,7 @@ class ObservabilityStack:
                     pass
         self.prometheus = self.health = None
         self.status = StatusBoard()
-        self.instance_id = str(uuid.uuid4())
+        self.instance_id = child_instance_id(self.config.service_instance_id, os.getpid())
         self._build(child=True)
         for bus in buses:
             self.bridge.subscribe(bus)
@@ -343,7 +345,7 @@ class ObservabilityStack:
             host = self.prometheus.host if self.prometheus.host != "0.0.0.0" else "localhost"
             parts.append(f"metrics http://{host}:{self.prometheus.port}/metrics")
         if signal_enabled(self.config, "metrics"):
-            parts.append(f"OTLP/{self.config.otlp_protocol} push")
+            parts.append(f"OTLP/{signal_setting(self.config, 'metrics', 'protocol')} push")
         return ", ".join(parts) or "no metrics endpoint"
 
     def get_stats(self) -> dict:
@@ -362,6 +364,12 @@ class ObservabilityStack:
             "alerts": _stats_of(self.alert_manager),
             "traces": _stats_of(self.tracing),
         }
+
+
+def child_instance_id(configured: str | None, pid: int) -> str:
+    """A forked child's ``service.instance.id``: ``<configured id>-<pid>`` when one was
+    configured (recognisable, and unique per worker), else a new random UUID."""
+    return f"{configured}-{pid}" if configured else str(uuid.uuid4())
 
 
 def _reinit_in_child(ref: weakref.ref) -> None:

@@ -41,6 +41,8 @@ BAD = {
     "otlp_client_key": "",
     "otlp_client_certificate": [],
     "otlp_insecure": "false-ish",
+    "otlp_signals": {"profiles": {"protocol": "grpc"}},
+    "model_name": "",
     "queue_size": 0,
     "shutdown_timeout": "soon",
     "log_enabled": None,
