@@ -18,6 +18,11 @@ Usage::
     ...
     obs.shutdown_observability()       # also runs at interpreter exit
 
+Configuration without code: ``AGA_OTEL_CONFIG=/path/aga-otel.yaml`` (or ``.toml``; the
+schema of ``aga-otel demo --config``) is read here. Resolution order, highest first: an
+``ObservabilityConfig`` or mapping passed in code, the ``OTEL_*`` variables, the
+``AGA_OTEL_CONFIG`` file, aga-core's ``AGAConfig`` fields, the defaults.
+
 Plugin binding: aga-core never binds the plugin. When ``setup_observability`` is called
 from inside ``AGAPlugin.__init__``, the plugin is the caller's ``self``; it is found by
 looking a few frames up (O(1), no heap scan) and bound through a weak proxy so that
@@ -50,6 +55,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("aga_otel.integration")
+
+CONFIG_FILE_ENV = "AGA_OTEL_CONFIG"  # a YAML/TOML aga-otel config file for zero-code use
 
 _lock = threading.RLock()
 _stack: Any = None  # the process-wide ObservabilityStack, or None
@@ -90,6 +97,13 @@ def to_observability_config(
     return cls.from_aga_config(aga_config)
 
 
+def resolve_config(aga_config: Any, env: Mapping[str, str] | None = None) -> ObservabilityConfig:
+    """``aga_config`` mapped, then resolved against ``OTEL_*`` and the ``AGA_OTEL_CONFIG``
+    file (both read from ``env``, default ``os.environ``)."""
+    path = (os.environ if env is None else env).get(CONFIG_FILE_ENV) or None
+    return to_observability_config(aga_config).resolve(env=env, config_file=path)
+
+
 def setup_observability(
     event_bus: Any,
     aga_config: Any = None,
@@ -122,7 +136,7 @@ def _setup_locked(event_bus: Any, aga_config: Any, env: Mapping[str, str] | None
         return None
     if _stack is not None:
         return _join_existing(event_bus, aga_config, env)
-    config = to_observability_config(aga_config).resolve(env=env)
+    config = resolve_config(aga_config, env)
     if not config.enabled:
         logger.info(
             "aga-otel: observability stayed off: disabled by configuration "
@@ -151,9 +165,7 @@ def _join_existing(event_bus: Any, aga_config: Any, env: Mapping[str, str] | Non
     """A second plugin (or a repeated call): subscribe its bus to the running stack."""
     stack = _stack
     try:
-        differs = _config_difference(
-            stack.config, to_observability_config(aga_config).resolve(env=env)
-        )
+        differs = _config_difference(stack.config, resolve_config(aga_config, env))
     except Exception as exc:  # the first configuration wins anyway: a bad later one is moot
         differs = f"the new configuration is invalid ({exc})"
     if any(bus is event_bus for bus in _buses):
