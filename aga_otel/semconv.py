@@ -159,6 +159,9 @@ METRICS: tuple[MetricSpec, ...] = (
                "aga-core build information (value is always 1)",
                ("version", "hidden_dim", "bottleneck_dim", "max_slots", "device"),
                legacy="aga_build_info"),
+    MetricSpec("model_info", "aga.model.info", Kind.GAUGE, "",
+               "The bound plugin's model (get_diagnostics()['model_type']; value is always 1)",
+               (ATTR_MODEL,)),
     # --- the telemetry pipeline itself ----------------------------------------------------
     MetricSpec("events_received", "aga_otel.events.received", Kind.COUNTER, "",
                "Events handed to aga-otel by the event bus"),

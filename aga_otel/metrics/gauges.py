@@ -22,6 +22,7 @@ from aga_otel.metrics.recorder import ActivationWindow, create_instrument
 logger = logging.getLogger(__name__)
 
 PluginRef = Callable[[], Any]
+MODEL_MAX_CHARS = 128
 
 
 def _finite(value: Any) -> float | None:
@@ -64,6 +65,12 @@ class PluginReadings:
         diag = self._read("get_diagnostics")
         gov = diag.get("slot_governance") if diag else None
         return _finite(gov.get("slot_change_rate")) if isinstance(gov, dict) else None
+
+    def model(self) -> str | None:
+        """The bound plugin's ``model_type`` (bounded in length: one value per process)."""
+        diag = self._read("get_diagnostics")
+        value = diag.get("model_type") if diag else None
+        return str(value)[:MODEL_MAX_CHARS] if value not in (None, "") else None
 
     def build_info(self) -> dict[str, str] | None:
         plugin = self._plugin()
@@ -117,6 +124,10 @@ def register_gauges(
         attrs = readings.build_info()
         return [] if attrs is None else [Observation(1, attrs)]
 
+    def model_info(options: CallbackOptions):
+        model = readings.model()
+        return [] if model is None else [Observation(1, {sc.ATTR_MODEL: model})]
+
     def received(options: CallbackOptions):
         return [Observation(bridge_stats()["received"])]
 
@@ -134,6 +145,7 @@ def register_gauges(
         "knowledge_pinned_count": _one(lambda: readings.store("pinned_count")),
         "slot_change_rate": _one(readings.slot_change_rate),
         "build_info": build_info,
+        "model_info": model_info,
         "events_received": received,
         "events_dropped": dropped,
         "queue_depth": queue_depth,
