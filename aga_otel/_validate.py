@@ -142,6 +142,7 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         "audit_required",
         "knowledge_ids_enabled",
         "dashboard_enabled",
+        "process_metrics",
     )
     for name in bools:
         _check(_is_bool(getattr(c, name)), name, getattr(c, name), "true or false")

@@ -128,8 +128,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def _demo_defaults(config, config_file):
     """The demo's own defaults for what neither the config file nor the ``OTEL_*``
-    environment chose: service name ``aga-demo``, and the live dashboard unless health is
-    off."""
+    environment chose: service name ``aga-demo``, process metrics on, and the live
+    dashboard unless health is off."""
     from aga_otel._config_sources import env_layer, file_layer
 
     chosen = set(file_layer(Path(config_file)) if config_file else ()) | set(env_layer(os.environ))
@@ -138,6 +138,8 @@ def _demo_defaults(config, config_file):
         changes["service_name"] = "aga-demo"
     if config.health_enabled and "dashboard_enabled" not in chosen:
         changes["dashboard_enabled"] = True
+    if "process_metrics" not in chosen:
+        changes["process_metrics"] = True
     return config.replace(**changes) if changes else config
 
 

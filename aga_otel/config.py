@@ -111,6 +111,7 @@ class ObservabilityConfig:
     console_metrics: bool = False
     export_interval: float = 60.0  # seconds (OTEL_METRIC_EXPORT_INTERVAL is in ms)
     temporality_preference: str = "cumulative"
+    process_metrics: bool = False  # process.cpu.time, process.memory.usage, threads, GC
     # --- OTLP ---------------------------------------------------------------------------
     otlp_endpoint: str | None = None
     otlp_metrics_endpoint: str | None = None

@@ -33,7 +33,7 @@ from aga_otel.exporters.prometheus import PrometheusEndpoint
 from aga_otel.health import build_health
 from aga_otel.live import attach_dashboard
 from aga_otel.logs import build_log_pipeline
-from aga_otel.metrics.gauges import register_gauges
+from aga_otel.metrics.gauges import register_gauges, register_process_metrics
 from aga_otel.metrics.reader import SharedMetricReader, feed_foreign_reader
 from aga_otel.metrics.recorder import MetricsRecorder, create_instrument
 from aga_otel.redaction import redact_text
@@ -151,6 +151,8 @@ class ObservabilityStack:
             rare_queue_size=cfg.audit_queue_size,
         )  # fmt: skip
         register_gauges(self.meter, lambda: self.plugin, recorder.activation, self.bridge.stats)
+        if cfg.process_metrics:
+            register_process_metrics(self.meter)
         failures = create_instrument(self.meter, sc.BY_KEY["export_failures"])
         failures.add(0, {sc.ATTR_EXPORTER: "otlp"})  # the series exists from the start
         # Every reporter (logs, spans, files, webhook, audit) counts into the same series.

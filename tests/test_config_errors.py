@@ -43,6 +43,7 @@ BAD = {
     "otlp_insecure": "false-ish",
     "otlp_signals": {"profiles": {"protocol": "grpc"}},
     "model_name": "",
+    "process_metrics": "yes",
     "queue_size": 0,
     "shutdown_timeout": "soon",
     "log_enabled": None,

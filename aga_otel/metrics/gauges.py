@@ -8,8 +8,11 @@ and a zero would be a lie on a dashboard. Store stats are read once per collecti
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import math
+import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -153,3 +156,50 @@ def register_gauges(
     for key, cb in callbacks.items():
         create_instrument(meter, m[key], [cb])
     return readings
+
+
+# --- process/runtime metrics (config ``process_metrics``) -------------------------------------
+def _proc_stat_threads() -> int | None:
+    """Threads of this process from /proc (Linux), else None."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return int(fields[17])  # num_threads: field 20 of stat(5), counted after "(comm)"
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _proc_rss_bytes() -> int | None:
+    """Resident set size from /proc/self/statm (Linux), else None (nothing reported)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError, AttributeError):
+        return None
+
+
+def register_process_metrics(meter: Meter) -> None:
+    """The process/runtime instruments of ``semconv.PROCESS_METRICS`` (CPU time by mode,
+    RSS, threads, CPython GC collections), each read by its callback at collection only."""
+
+    def cpu(options: CallbackOptions):
+        t = os.times()
+        return [Observation(t.user, {sc.ATTR_CPU_MODE: "user"}),
+                Observation(t.system, {sc.ATTR_CPU_MODE: "system"})]  # fmt: skip
+
+    def memory(options: CallbackOptions):
+        rss = _proc_rss_bytes()
+        return [] if rss is None else [Observation(rss)]
+
+    def threads(options: CallbackOptions):
+        n = _proc_stat_threads()
+        return [Observation(threading.active_count() if n is None else n)]
+
+    def collections(options: CallbackOptions):
+        return [Observation(g["collections"], {sc.ATTR_GC_GENERATION: i})
+                for i, g in enumerate(gc.get_stats())]  # fmt: skip
+
+    callbacks = {"process_cpu_time": cpu, "process_memory_usage": memory,
+                 "process_thread_count": threads, "gc_collections": collections}  # fmt: skip
+    for spec in sc.PROCESS_METRICS:
+        create_instrument(meter, spec, [callbacks[spec.key]])
