@@ -49,6 +49,11 @@ class ObservabilityStack:
     ``config`` is resolved against the ``OTEL_*`` environment at construction (explicit
     fields win); invalid values raise :class:`aga_otel.ConfigError` here, before anything
     starts. Nothing installs a global OTel provider.
+
+    ``meter_provider``: an application's own ``MeterProvider`` (the Instrumentor passes
+    it): AGA's metrics are recorded into it too, per event on the worker (see
+    :func:`app_metrics_sink`), while aga-otel's private provider keeps feeding the
+    Prometheus endpoint, alerts and health.
     """
 
     def __init__(
@@ -59,6 +64,7 @@ class ObservabilityStack:
         env: dict[str, str] | None = None,
         metric_exporters: Sequence[MetricExporter] = (),
         metric_readers: Sequence[MetricReader] = (),
+        meter_provider: Any = None,
     ) -> None:
         config = config if config is not None else ObservabilityConfig()
         self.config = config.resolve(env=env)
@@ -78,6 +84,7 @@ class ObservabilityStack:
         self._alert_log_handler: logging.Handler | None = None
         self._extra_exporters = list(metric_exporters)
         self._extra_readers = list(metric_readers)
+        self._app_meter_provider = meter_provider
         self._lock = threading.RLock()
         self._started = False
         self._stopped = False
@@ -133,6 +140,11 @@ class ObservabilityStack:
         for extra in self._extra_readers:  # they see the forward metrics too
             feed_foreign_reader(extra, self.reader)
         sinks: list = [recorder]
+        app_meter = app_metrics_meter(self._app_meter_provider)
+        if app_meter is not None:  # the application's provider: per-event, on the worker
+            sinks.append(
+                MetricsRecorder(app_meter, cfg.per_layer_attributes, cfg.max_layers, per_event=True)
+            )
         # The log pipeline always exists: audit events reach the audit trail even when
         # log records are off.
         self.log_exporter = _optional_component(
@@ -150,7 +162,8 @@ class ObservabilityStack:
             sinks, cfg.queue_size, self.status, capture_context=cfg.tracing_enabled,
             rare_queue_size=cfg.audit_queue_size,
         )  # fmt: skip
-        register_gauges(self.meter, lambda: self.plugin, recorder.activation, self.bridge.stats)
+        for meter in (self.meter, app_meter) if app_meter is not None else (self.meter,):
+            register_gauges(meter, lambda: self.plugin, recorder.activation, self.bridge.stats)
         if cfg.process_metrics:
             register_process_metrics(self.meter)
         failures = create_instrument(self.meter, sc.BY_KEY["export_failures"])
@@ -366,6 +379,14 @@ class ObservabilityStack:
             "alerts": _stats_of(self.alert_manager),
             "traces": _stats_of(self.tracing),
         }
+
+
+def app_metrics_meter(provider: Any) -> Any:
+    """aga-otel's meter on an application's ``MeterProvider`` (None without one): AGA's
+    event metrics are recorded there per event on the worker, and the observable gauges
+    are registered there too; the private provider keeps feeding Prometheus, alerts and
+    health (their snapshots need a reader, and none can be added to a built provider)."""
+    return None if provider is None else provider.get_meter(sc.METER_NAME, __version__)
 
 
 def child_instance_id(configured: str | None, pid: int) -> str:
