@@ -140,8 +140,10 @@ class MetricsRecorder:
             self._drops[sc.DROP_MALFORMED] += malformed
 
     def _record_each(self, events: Sequence) -> int:
-        """Per-event mode: one ``add`` and three ``record`` calls per forward event."""
+        """Per-event mode: three ``record`` calls per forward event, and one counter ``add``
+        per (layer, applied) per batch (the same sums, a quarter fewer SDK calls)."""
         malformed = 0
+        counts: Counter = Counter()
         duration, gate, entropy = self._fwd_hists
         for ev in events:
             try:
@@ -151,16 +153,17 @@ class MetricsRecorder:
             if s is None:
                 malformed += 1
                 continue
-            key = (s.layer, s.applied)
-            attrs = self._fwd_attrs.get(key)
-            if attrs is None:
-                applied = {sc.ATTR_APPLIED: "true" if s.applied else "false"}
-                attrs = self._fwd_attrs[key] = {**self._attrs(s.layer), **applied}
+            counts[(s.layer, s.applied)] += 1
             layer_attrs = self._attrs(s.layer)
-            self._fwd.add(1, attrs)
             duration.record(s.duration_s, layer_attrs)
             gate.record(s.gate, layer_attrs)
             entropy.record(s.entropy, layer_attrs)
+        for (layer, applied), n in counts.items():
+            attrs = self._fwd_attrs.get((layer, applied))
+            if attrs is None:
+                flag = {sc.ATTR_APPLIED: "true" if applied else "false"}
+                attrs = self._fwd_attrs[(layer, applied)] = {**self._attrs(layer), **flag}
+            self._fwd.add(n, attrs)
         return malformed
 
     def handle_batch(self, events: Sequence) -> None:
