@@ -147,3 +147,16 @@ def test_bad_settings_leave_instrumentation_off(caplog):
         assert stack is not None  # the zero-code path is unaffected
     finally:
         instrumentor.uninstrument()
+
+
+def test_a_malformed_event_is_counted_once_with_an_app_provider(make_stack):
+    from conftest import local_config
+
+    provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    plugin = SimulatedPlugin()
+    stack = make_stack(plugin.event_bus, local_config(), meter_provider=provider)
+    plugin.event_bus.emit("forward", {"layer_idx": "not a layer"})
+    simulate(plugin, steps=2, layers=2)
+    stack.force_flush()
+    assert stack.get_stats()["bridge"]["dropped"]["malformed"] == 1
+    provider.shutdown()

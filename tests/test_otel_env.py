@@ -215,3 +215,25 @@ def test_demo_honours_the_service_name(tmp_path, source):
         assert out.returncode == 0, out.stdout + out.stderr
         rx.received.wait_for("metrics")
         assert attrs(rx.received.resources("metrics")[0].attributes)["service.name"] == want
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="os.fork() is POSIX only")
+def test_a_forked_child_derives_its_instance_id_from_the_configured_one(make_stack):
+    import os
+
+    from aga_otel.contract import SimulatedPlugin
+
+    env = {"OTEL_RESOURCE_ATTRIBUTES": "service.instance.id=pod-7"}
+    stack = make_stack(SimulatedPlugin().event_bus, local_config(), env=env)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave at once
+        try:
+            ids = f"{stack.get_stats()['service_instance_id']} {os.getpid()}"
+            os.write(write_fd, ids.encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    child_id, child_pid = os.read(read_fd, 200).decode().split()
+    os.waitpid(pid, 0)
+    assert child_id == f"pod-7-{child_pid}" and stack.instance_id == "pod-7"
