@@ -33,6 +33,7 @@ from aga_otel.exporters.prometheus import PrometheusEndpoint
 from aga_otel.health import build_health
 from aga_otel.live import attach_dashboard
 from aga_otel.logs import build_log_pipeline
+from aga_otel.metrics.app_provider import app_gauges_follow, app_metrics_meter
 from aga_otel.metrics.gauges import register_gauges, register_process_metrics
 from aga_otel.metrics.reader import SharedMetricReader, feed_foreign_reader
 from aga_otel.metrics.recorder import MetricsRecorder, create_instrument
@@ -162,8 +163,9 @@ class ObservabilityStack:
             sinks, cfg.queue_size, self.status, capture_context=cfg.tracing_enabled,
             rare_queue_size=cfg.audit_queue_size,
         )  # fmt: skip
-        for meter in (self.meter, app_meter) if app_meter is not None else (self.meter,):
-            register_gauges(meter, lambda: self.plugin, recorder.activation, self.bridge.stats)
+        register_gauges(self.meter, lambda: self.plugin, recorder.activation, self.bridge.stats)
+        if app_meter is not None:
+            app_gauges_follow(self._app_meter_provider, app_meter, self, recorder.activation)
         if cfg.process_metrics:
             register_process_metrics(self.meter)
         failures = create_instrument(self.meter, sc.BY_KEY["export_failures"])
@@ -379,14 +381,6 @@ class ObservabilityStack:
             "alerts": _stats_of(self.alert_manager),
             "traces": _stats_of(self.tracing),
         }
-
-
-def app_metrics_meter(provider: Any) -> Any:
-    """aga-otel's meter on an application's ``MeterProvider`` (None without one): AGA's
-    event metrics are recorded there per event on the worker, and the observable gauges
-    are registered there too; the private provider keeps feeding Prometheus, alerts and
-    health (their snapshots need a reader, and none can be added to a built provider)."""
-    return None if provider is None else provider.get_meter(sc.METER_NAME, __version__)
 
 
 def child_instance_id(configured: str | None, pid: int) -> str:

@@ -160,3 +160,36 @@ def test_a_malformed_event_is_counted_once_with_an_app_provider(make_stack):
     stack.force_flush()
     assert stack.get_stats()["bridge"]["dropped"]["malformed"] == 1
     provider.shutdown()
+
+
+def test_app_gauges_follow_the_current_stack_across_rebuilds():
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    instrumentor = AgaInstrumentor()
+    settings = {"prometheus_enabled": False, "health_enabled": False}
+
+    def knowledge_count():
+        data = reader.get_metrics_data()
+        return [
+            p.value
+            for rm in data.resource_metrics
+            for sm in rm.scope_metrics
+            for m in sm.metrics
+            if m.name == sc.metric("knowledge_count").name
+            for p in m.data.data_points
+        ]
+
+    try:
+        for items in (1, 3):  # instrument, uninstrument, instrument again: same provider
+            instrumentor.instrument(meter_provider=provider, **settings)
+            plugin = SimulatedPlugin()
+            for i in range(items):
+                plugin.add_knowledge(f"fact-{i}")
+            setup_observability(plugin.event_bus, plugin.config)
+            bind_plugin(plugin)
+            assert knowledge_count() == [items]  # the new stack's plugin, not the first one's
+            instrumentor.uninstrument()
+    finally:
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+        provider.shutdown()

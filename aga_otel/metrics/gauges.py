@@ -42,11 +42,15 @@ class PluginReadings:
         self._ttl = ttl
         self._clock = clock
         self._cache: dict[str, tuple[float, Any]] = {}
+        self._cached_for = 0  # id() of the plugin the cache is for (no reference kept)
 
     def _read(self, method: str) -> dict | None:
         plugin = self._plugin()
         if plugin is None:
             return None
+        if id(plugin) != self._cached_for:  # another plugin was bound: nothing cached holds
+            self._cache.clear()
+            self._cached_for = id(plugin)
         now = self._clock()
         hit = self._cache.get(method)
         if hit is not None and now - hit[0] < self._ttl:
