@@ -88,7 +88,10 @@ class AgaInstrumentor(BaseInstrumentor):
                 "aga-otel: %s not used: log records and spans go through aga-otel's own "
                 "pipelines (their otlp_* settings)", " and ".join(unused),
             )  # fmt: skip
-        integration.instrument(settings, meter_provider)
+        try:
+            integration.instrument(settings, meter_provider)
+        except Exception as exc:  # the auto-loader re-raises: never stop the application
+            logger.error("aga-otel: instrumentation failed: %s: %s", type(exc).__name__, exc)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         integration.uninstrument()

@@ -231,9 +231,11 @@ def _rebuild_locked() -> None:
     _buses.clear()
     old.shutdown()
     stack = _setup_locked(buses[0], aga_config, None)
+    if stack is None:  # e.g. the new settings say enabled=False
+        return
     for bus in buses[1:]:
         _join_existing(bus, aga_config, None)
-    if stack is not None and plugin is not None:
+    if plugin is not None:
         stack.bind_plugin(plugin)
     logger.info("aga-otel: observability rebuilt for the instrumentation settings")
 

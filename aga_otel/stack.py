@@ -53,8 +53,8 @@ class ObservabilityStack:
 
     ``meter_provider``: an application's own ``MeterProvider`` (the Instrumentor passes
     it): AGA's metrics are recorded into it too, per event on the worker (see
-    :func:`app_metrics_sink`), while aga-otel's private provider keeps feeding the
-    Prometheus endpoint, alerts and health.
+    :mod:`aga_otel.metrics.app_provider`), while aga-otel's private provider keeps feeding
+    the Prometheus endpoint, alerts and health.
     """
 
     def __init__(
