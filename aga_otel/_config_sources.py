@@ -58,11 +58,12 @@ def _number(raw: str, var: str, scale: float = 1.0) -> float:
         raise ConfigError(var, raw, "a number") from None
 
 
-def env_layer(env: Mapping[str, str]) -> dict[str, Any]:
+def env_layer(env: Mapping[str, str], explicit: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Fields set by the standard OpenTelemetry environment variables.
 
     https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/ and
-    https://opentelemetry.io/docs/specs/otel/protocol/exporter/ (per-signal variants win).
+    https://opentelemetry.io/docs/specs/otel/protocol/exporter/ (per-signal variants win,
+    for their signal only). ``explicit``: fields set in code (see :func:`_otlp`).
     """
     g = {k: v for k, v in env.items() if k.startswith("OTEL_") and v != ""}
     out: dict[str, Any] = {}
@@ -74,6 +75,10 @@ def env_layer(env: Mapping[str, str]) -> dict[str, Any]:
         attrs = _parse_kv_list(g["OTEL_RESOURCE_ATTRIBUTES"], "OTEL_RESOURCE_ATTRIBUTES")
         if "service.name" in attrs and "service_name" not in out:
             out["service_name"] = attrs["service.name"]
+        if "service.instance.id" in attrs:  # wins over the generated id
+            out["service_instance_id"] = attrs["service.instance.id"]
+        if "model" in attrs:
+            out["model_name"] = attrs["model"]
         out["resource_attributes"] = attrs
     if "OTEL_METRIC_EXPORT_INTERVAL" in g:  # milliseconds
         out["export_interval"] = _number(
@@ -108,39 +113,53 @@ def env_layer(env: Mapping[str, str]) -> dict[str, Any]:
             )
         out["otlp_logs_enabled"] = "otlp" in names
         out["log_stderr"] = "console" in names
-    _otlp(g, out)
+    _otlp(g, out, explicit)
     return out
 
 
-def _otlp(g: Mapping[str, str], out: dict[str, Any]) -> None:
+# OTLP exporter settings: (variable suffix, setting name, parser). The spec's per-signal
+# variables (OTEL_EXPORTER_OTLP_LOGS_HEADERS, ...) apply to their signal only.
+_OTLP_VARS = (
+    ("PROTOCOL", "protocol", lambda v, var: v),
+    ("HEADERS", "headers", lambda v, var: _parse_kv_list(v, var, secret=True)),
+    ("TIMEOUT", "timeout", lambda v, var: _number(v, var, 0.001)),  # milliseconds
+    ("COMPRESSION", "compression", lambda v, var: v),
+    ("CERTIFICATE", "certificate", lambda v, var: v),
+    ("CLIENT_KEY", "client_key", lambda v, var: v),
+    ("CLIENT_CERTIFICATE", "client_certificate", lambda v, var: v),
+    ("INSECURE", "insecure", lambda v, var: _bool(v, var)),
+)
+
+
+def _otlp_settings(g: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    """The OTLP settings set by variables ``<prefix><SUFFIX>`` (parsed, by setting name)."""
+    out: dict[str, Any] = {}
+    for suffix, name, parse in _OTLP_VARS:
+        var = prefix + suffix
+        if var in g:
+            out[name] = parse(g[var], var)
+    return out
+
+
+def _otlp(g: Mapping[str, str], out: dict[str, Any], explicit: frozenset[str]) -> None:
+    """The general variables fill the shared ``otlp_*`` fields; each per-signal variable
+    fills ``otlp_signals[<signal>]`` and so reaches that signal's exporter only. A
+    per-signal variable does not override a shared setting the code set explicitly."""
     pre = "OTEL_EXPORTER_OTLP_"
     if pre + "ENDPOINT" in g:
         out["otlp_endpoint"] = g[pre + "ENDPOINT"]
+    for name, value in _otlp_settings(g, pre).items():
+        out[f"otlp_{name}"] = value
+    signals: dict[str, dict[str, Any]] = {}
     for signal in ("METRICS", "LOGS", "TRACES"):
         if f"{pre}{signal}_ENDPOINT" in g:
             out[f"otlp_{signal.lower()}_endpoint"] = g[f"{pre}{signal}_ENDPOINT"]
-
-    # Signal-specific settings win over the general ones; metrics is the signal that matters
-    # for the shared settings (logs/traces exporters read their own variants themselves).
-    def pick(name: str) -> str | None:
-        return g.get(f"{pre}METRICS_{name}", g.get(pre + name))
-
-    if (v := pick("PROTOCOL")) is not None:
-        out["otlp_protocol"] = v
-    if (v := pick("HEADERS")) is not None:
-        out["otlp_headers"] = _parse_kv_list(v, pre + "HEADERS", secret=True)
-    if (v := pick("TIMEOUT")) is not None:  # milliseconds in the spec
-        out["otlp_timeout"] = _number(v, pre + "TIMEOUT", 0.001)
-    if (v := pick("COMPRESSION")) is not None:
-        out["otlp_compression"] = v
-    if (v := pick("CERTIFICATE")) is not None:
-        out["otlp_certificate"] = v
-    if (v := pick("CLIENT_KEY")) is not None:
-        out["otlp_client_key"] = v
-    if (v := pick("CLIENT_CERTIFICATE")) is not None:
-        out["otlp_client_certificate"] = v
-    if (v := pick("INSECURE")) is not None:
-        out["otlp_insecure"] = _bool(v, pre + "INSECURE")
+        own = _otlp_settings(g, f"{pre}{signal}_")
+        own = {k: v for k, v in own.items() if f"otlp_{k}" not in explicit}
+        if own:
+            signals[signal.lower()] = own
+    if signals:
+        out["otlp_signals"] = signals
     v = g.get(pre + "METRICS_TEMPORALITY_PREFERENCE")
     if v is not None:
         out["temporality_preference"] = v.lower()

@@ -13,6 +13,12 @@ LOG_FORMATS = ("json", "text")
 AUDIT_BACKENDS = ("memory", "file", "sqlite", "postgresql")
 OTLP_PROTOCOLS = ("grpc", "http/protobuf")
 COMPRESSIONS = (None, "none", "gzip", "deflate")
+OTLP_SIGNALS = ("metrics", "logs", "traces")
+# Settings of ``otlp_signals[<signal>]``: each overrides ``otlp_<name>`` for that signal only.
+OTLP_SIGNAL_SETTINGS = (
+    "protocol", "headers", "timeout", "compression",
+    "certificate", "client_key", "client_certificate", "insecure",
+)  # fmt: skip
 TEMPORALITIES = ("cumulative", "delta", "lowmemory")
 WEBHOOK_FORMATS = ("generic", "slack", "alertmanager")
 OPERATORS = (">", "<", ">=", "<=", "==")
@@ -136,6 +142,7 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         "audit_required",
         "knowledge_ids_enabled",
         "dashboard_enabled",
+        "process_metrics",
     )
     for name in bools:
         _check(_is_bool(getattr(c, name)), name, getattr(c, name), "true or false")
@@ -334,6 +341,43 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         "<hidden>" if isinstance(token, str) else token,  # never echo a secret
         "unset, or 8-256 characters of A-Z a-z 0-9 . _ ~ - (it travels in URLs and cookies)",
     )
+    validate_otlp_signals(c.otlp_signals)
+    _check(
+        c.model_name is None or (isinstance(c.model_name, str) and c.model_name.strip() != ""),
+        "model_name",
+        c.model_name,
+        "a non-empty string (the model's name) or unset",
+    )
     names = [r.name for r in c.alert_rules]
     dup = next((n for n in names if names.count(n) > 1), None)
     _check(dup is None, "alert_rules", dup, "unique rule names")
+
+
+def _otlp_setting_ok(name: str, v: Any) -> tuple[bool, str]:
+    """Whether ``v`` is acceptable for the OTLP setting ``name``, and what is accepted."""
+    if name == "protocol":
+        return v in OTLP_PROTOCOLS, ", ".join(OTLP_PROTOCOLS)
+    if name == "headers":
+        return _is_str_map(v), "a mapping of str to str"
+    if name == "timeout":
+        return _is_num(v) and v > 0, "a number > 0 (seconds)"
+    if name == "compression":
+        return v in COMPRESSIONS, "none, gzip, deflate"
+    if name == "insecure":
+        return _is_bool(v), "true or false"
+    return isinstance(v, str) and v.strip() != "", "a non-empty string (a path)"
+
+
+def validate_otlp_signals(signals: Any) -> None:
+    """``otlp_signals``: ``{metrics|logs|traces: {protocol|headers|...: value}}``."""
+    accepted = f"a mapping of {', '.join(OTLP_SIGNALS)} to mappings of OTLP settings"
+    _check(isinstance(signals, dict), "otlp_signals", signals, accepted)
+    for signal, settings in signals.items():
+        _check(signal in OTLP_SIGNALS, "otlp_signals", signal, accepted)
+        where = f"otlp_signals.{signal}"
+        _check(isinstance(settings, dict), where, settings, "a mapping of OTLP settings")
+        for name, v in settings.items():
+            _check(name in OTLP_SIGNAL_SETTINGS, where, name, ", ".join(OTLP_SIGNAL_SETTINGS))
+            ok, what = _otlp_setting_ok(name, v)
+            shown = redact_headers(v) if name == "headers" else v  # credentials
+            _check(ok, f"{where}.{name}", shown, what)

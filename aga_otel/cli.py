@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from aga_otel._cli_args import EXIT_ERROR, run
 from aga_otel._version import __version__
@@ -67,7 +69,7 @@ def run_demo(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    explicit = {"service_name": "aga-demo"}
+    explicit = {}
     if args.prometheus_port is not None:
         explicit["prometheus_port"] = args.prometheus_port
     if args.health_port is not None:
@@ -82,11 +84,17 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         config = ObservabilityConfig(**explicit)
         plugin = SimulatedPlugin()
-        config = _with_dashboard(config.resolve(config_file=args.config), args.config)
+        config = _demo_defaults(config.resolve(config_file=args.config), args.config)
         stack = ObservabilityStack(plugin.event_bus, config)
     except ConfigError as exc:
         print(f"aga-otel demo: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    if not stack.config.enabled:
+        print(
+            "aga-otel demo: telemetry is disabled (OTEL_SDK_DISABLED=true or enabled: false "
+            "in the config file); nothing to show"
+        )
+        return 0
     if args.tracing and not signal_enabled(stack.config, "traces"):
         print(
             "aga-otel demo: warning: --tracing creates spans but nothing exports them without "
@@ -120,14 +128,21 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_dashboard(config, config_file):
-    """The demo serves the live dashboard unless health is off or the config file decides."""
-    from aga_otel.config import ObservabilityConfig
+def _demo_defaults(config, config_file):
+    """The demo's own defaults for what neither the config file nor the ``OTEL_*``
+    environment chose: service name ``aga-demo``, process metrics on, and the live
+    dashboard unless health is off."""
+    from aga_otel._config_sources import env_layer, file_layer
 
-    from_file = ObservabilityConfig.from_file(config_file).explicit_fields if config_file else ()
-    if config.health_enabled and "dashboard_enabled" not in from_file:
-        return config.replace(dashboard_enabled=True)
-    return config
+    chosen = set(file_layer(Path(config_file)) if config_file else ()) | set(env_layer(os.environ))
+    changes: dict = {}
+    if "service_name" not in chosen:
+        changes["service_name"] = "aga-demo"
+    if config.health_enabled and "dashboard_enabled" not in chosen:
+        changes["dashboard_enabled"] = True
+    if "process_metrics" not in chosen:
+        changes["process_metrics"] = True
+    return config.replace(**changes) if changes else config
 
 
 def _request_spans(stack):

@@ -99,6 +99,7 @@ class ObservabilityConfig:
     service_name: str = "aga"
     service_instance_id: str | None = None  # generated per process when None
     resource_attributes: dict[str, str] = field(default_factory=dict)
+    model_name: str | None = None  # resource attribute ``model`` (OTEL_RESOURCE_ATTRIBUTES model=)
     # --- metrics -------------------------------------------------------------------------
     prometheus_enabled: bool = True
     prometheus_host: str = "0.0.0.0"
@@ -110,6 +111,7 @@ class ObservabilityConfig:
     console_metrics: bool = False
     export_interval: float = 60.0  # seconds (OTEL_METRIC_EXPORT_INTERVAL is in ms)
     temporality_preference: str = "cumulative"
+    process_metrics: bool = False  # process.cpu.time, process.memory.usage, threads, GC
     # --- OTLP ---------------------------------------------------------------------------
     otlp_endpoint: str | None = None
     otlp_metrics_endpoint: str | None = None
@@ -125,6 +127,8 @@ class ObservabilityConfig:
     otlp_client_key: str | None = None
     otlp_client_certificate: str | None = None
     otlp_insecure: bool | None = None
+    # per-signal overrides of the settings above, e.g. {"logs": {"protocol": "grpc"}}
+    otlp_signals: dict[str, dict[str, Any]] = field(default_factory=dict)
     # --- the bridge ---------------------------------------------------------------------
     queue_size: int = 65536
     audit_queue_size: int = 16384  # the audit lane: forward traffic cannot fill it
@@ -229,7 +233,7 @@ class ObservabilityConfig:
         cfg = self
         if config_file is not None:
             cfg = cfg._with_layer(file_layer(Path(config_file)), explicit=False)
-        return cfg._with_layer(env_layer(env), explicit=False)
+        return cfg._with_layer(env_layer(env, self.explicit_fields), explicit=False)
 
     def _with_layer(self, layer: Mapping[str, Any], explicit: bool) -> ObservabilityConfig:
         keep = self.explicit_fields

@@ -18,27 +18,30 @@ Usage::
     ...
     obs.shutdown_observability()       # also runs at interpreter exit
 
+Configuration without code: ``AGA_OTEL_CONFIG=/path/aga-otel.yaml`` (or ``.toml``; the
+schema of ``aga-otel demo --config``) is read here. Resolution order, highest first: an
+``ObservabilityConfig`` or mapping passed in code, the ``OTEL_*`` variables, the
+``AGA_OTEL_CONFIG`` file, aga-core's ``AGAConfig`` fields, the defaults.
+
 Plugin binding: aga-core never binds the plugin. When ``setup_observability`` is called
 from inside ``AGAPlugin.__init__``, the plugin is the caller's ``self``; it is found by
 looking a few frames up (O(1), no heap scan) and bound through a weak proxy so that
 observability never keeps a discarded plugin (and its model hooks) alive. Pass
 ``discover=False`` to turn this off, and :func:`bind_plugin` binds explicitly.
-:func:`discover_plugin` finds the owner of a bus from anywhere, at the cost of a heap scan.
+:func:`discover_plugin` finds the owner of a bus from anywhere, at the cost of a heap scan
+(both in :mod:`aga_otel._discovery`).
 """
 
 from __future__ import annotations
 
 import atexit
-import gc
-import inspect
 import logging
 import os
-import sys
 import threading
-import weakref
 from collections.abc import Mapping
 from typing import Any
 
+from aga_otel._discovery import _plugin_from_callers, discover_plugin
 from aga_otel.config import ObservabilityConfig
 
 __all__ = [
@@ -51,14 +54,15 @@ __all__ = [
 
 logger = logging.getLogger("aga_otel.integration")
 
+CONFIG_FILE_ENV = "AGA_OTEL_CONFIG"  # a YAML/TOML aga-otel config file for zero-code use
+
 _lock = threading.RLock()
 _stack: Any = None  # the process-wide ObservabilityStack, or None
 _buses: list[Any] = []  # buses subscribed to _stack, compared by identity
 _atexit_registered = False
-
-# How many caller frames to look through for the plugin's ``self``: aga-core calls us
-# directly from __init__, a subclass's __init__ may add one or two levels.
-_DISCOVERY_FRAMES = 4
+_aga_config: Any = None  # what the first setup was given (a rebuild maps it again)
+# Set by AgaInstrumentor.instrument(): (explicit settings, the application's MeterProvider).
+_instrumented: tuple[dict[str, Any], Any] | None = None
 
 
 def _reset_lock_in_child() -> None:
@@ -88,6 +92,23 @@ def to_observability_config(
     if isinstance(aga_config, Mapping):
         return cls.from_dict(aga_config)
     return cls.from_aga_config(aga_config)
+
+
+def resolve_config(aga_config: Any, env: Mapping[str, str] | None = None) -> ObservabilityConfig:
+    """``aga_config`` mapped, then resolved against ``OTEL_*`` and the ``AGA_OTEL_CONFIG``
+    file (both read from ``env``, default ``os.environ``)."""
+    path = (os.environ if env is None else env).get(CONFIG_FILE_ENV) or None
+    return to_observability_config(aga_config).resolve(env=env, config_file=path)
+
+
+def _wanted(aga_config: Any, env: Mapping[str, str] | None) -> tuple[ObservabilityConfig, Any]:
+    """The configuration and application MeterProvider a stack is built with now: the
+    Instrumentor's settings (if instrumented) win over every other source."""
+    config = resolve_config(aga_config, env)
+    if _instrumented is None:
+        return config, None
+    settings, meter_provider = _instrumented
+    return (config.replace(**settings) if settings else config), meter_provider
 
 
 def setup_observability(
@@ -122,7 +143,8 @@ def _setup_locked(event_bus: Any, aga_config: Any, env: Mapping[str, str] | None
         return None
     if _stack is not None:
         return _join_existing(event_bus, aga_config, env)
-    config = to_observability_config(aga_config).resolve(env=env)
+    global _aga_config
+    config, meter_provider = _wanted(aga_config, env)
     if not config.enabled:
         logger.info(
             "aga-otel: observability stayed off: disabled by configuration "
@@ -131,13 +153,13 @@ def _setup_locked(event_bus: Any, aga_config: Any, env: Mapping[str, str] | None
         return None
     from aga_otel.stack import ObservabilityStack  # heavy SDK imports only when enabled
 
-    stack = ObservabilityStack(event_bus, config, env=env)
+    stack = ObservabilityStack(event_bus, config, env=env, meter_provider=meter_provider)
     try:
         stack.start()
     except Exception:
         stack.shutdown(timeout=1.0)  # release whatever was built before the failure
         raise
-    _stack = stack
+    _stack, _aga_config = stack, aga_config
     _buses[:] = [event_bus]
     _register_atexit()
     logger.info(
@@ -151,9 +173,7 @@ def _join_existing(event_bus: Any, aga_config: Any, env: Mapping[str, str] | Non
     """A second plugin (or a repeated call): subscribe its bus to the running stack."""
     stack = _stack
     try:
-        differs = _config_difference(
-            stack.config, to_observability_config(aga_config).resolve(env=env)
-        )
+        differs = _config_difference(stack.config, _wanted(aga_config, env)[0])
     except Exception as exc:  # the first configuration wins anyway: a bad later one is moot
         differs = f"the new configuration is invalid ({exc})"
     if any(bus is event_bus for bus in _buses):
@@ -182,6 +202,42 @@ def _config_difference(first: ObservabilityConfig, second: ObservabilityConfig) 
         if a != b:
             diffs.append(f"{name}: {a!r} -> {b!r}")
     return ", ".join(diffs)
+
+
+def instrument(settings: dict[str, Any], meter_provider: Any = None) -> None:
+    """Record the Instrumentor's settings and provider for the process's stack; a stack
+    already running (plugins built before) is rebuilt with them, its buses and plugin kept."""
+    global _instrumented
+    with _lock:
+        _instrumented = (dict(settings), meter_provider)
+        if _stack is not None:
+            _rebuild_locked()
+
+
+def uninstrument() -> None:
+    """Forget the Instrumentor's settings and stop the stack (a plugin built later starts
+    a plain zero-code stack again through aga-core's hook)."""
+    global _instrumented
+    with _lock:
+        _instrumented = None
+    shutdown_observability()
+
+
+def _rebuild_locked() -> None:
+    global _stack
+    old, buses, aga_config = _stack, list(_buses), _aga_config
+    plugin = old.plugin
+    _stack = None
+    _buses.clear()
+    old.shutdown()
+    stack = _setup_locked(buses[0], aga_config, None)
+    if stack is None:  # e.g. the new settings say enabled=False
+        return
+    for bus in buses[1:]:
+        _join_existing(bus, aga_config, None)
+    if plugin is not None:
+        stack.bind_plugin(plugin)
+    logger.info("aga-otel: observability rebuilt for the instrumentation settings")
 
 
 def get_global_stack() -> Any:
@@ -225,71 +281,3 @@ def _register_atexit() -> None:
     if not _atexit_registered:
         atexit.register(shutdown_observability)
         _atexit_registered = True
-
-
-# --- plugin discovery ------------------------------------------------------------------------
-def _owns_bus(obj: Any, bus: Any) -> bool:
-    """True if ``obj`` looks like the AGAPlugin owning ``bus``.
-
-    ``inspect.getattr_static`` reads attributes without running properties or
-    ``__getattr__``, so probing arbitrary objects has no side effects.
-    """
-    if isinstance(obj, (type, dict)) or inspect.ismodule(obj) or inspect.isframe(obj):
-        return False
-    try:
-        if inspect.getattr_static(obj, "event_bus", None) is not bus:
-            return False
-        return callable(inspect.getattr_static(obj, "get_store_stats", None))
-    except Exception:
-        return False
-
-
-def _weak(plugin: Any) -> Any:
-    """A weak proxy to ``plugin`` (gauges fail open once it is gone); None if unsupported."""
-    try:
-        return weakref.proxy(plugin)
-    except TypeError:
-        return None
-
-
-def _plugin_from_callers(bus: Any) -> Any:
-    """The caller's ``self`` if it owns ``bus`` (the aga-core call site), weakly; else None."""
-    try:
-        frame = sys._getframe(2)  # skip this function and setup_observability
-    except (AttributeError, ValueError):
-        return None
-    try:
-        for _ in range(_DISCOVERY_FRAMES):
-            if frame is None:
-                return None
-            candidate = frame.f_locals.get("self")
-            if candidate is not None and _owns_bus(candidate, bus):
-                return _weak(candidate)
-            frame = frame.f_back
-        return None
-    finally:
-        del frame  # frames hold their locals: do not keep them alive
-
-
-def discover_plugin(bus: Any) -> Any:
-    """Find the one object that owns ``bus`` (``event_bus is bus`` and ``get_store_stats``).
-
-    Scans the objects referring to the bus with ``gc.get_referrers`` (a walk over every
-    GC-tracked object: tens of milliseconds in a large process, so call it once, never on
-    a hot path). Returns None if no object, or more than one, matches.
-    """
-    try:
-        referrers = gc.get_referrers(bus)
-        # An instance's attributes may live in a __dict__, which is then what refers to
-        # the bus; its owner is one more step away. One more walk covers all such dicts.
-        dicts = [r for r in referrers if isinstance(r, dict)]
-        candidates = referrers + (gc.get_referrers(*dicts) if dicts else [])
-        found: list[Any] = []
-        for obj in candidates:
-            if _owns_bus(obj, bus) and not any(obj is f for f in found):
-                found.append(obj)
-        del referrers, dicts, candidates
-        return found[0] if len(found) == 1 else None
-    except Exception as exc:
-        logger.debug("aga-otel: plugin discovery failed: %s", exc)
-        return None

@@ -32,6 +32,10 @@ ATTR_EXPORTER = "exporter"
 ATTR_RULE = "rule"
 ATTR_SEVERITY = "severity"
 ATTR_COMPONENT = "component"
+ATTR_MODEL = "model"  # aga_model_info only: the bound plugin's model_type (one per process)
+
+# --- resource attributes -----------------------------------------------------------------
+RESOURCE_MODEL = "model"  # config model_name, or OTEL_RESOURCE_ATTRIBUTES model=
 
 # Audit operation names aga-core 4.4 is known to emit; anything else maps to "other" so a
 # stray name cannot explode cardinality.
@@ -89,8 +93,9 @@ class MetricSpec:
     def prometheus_name(self) -> str:
         """The Prometheus family/sample name under the OTel compatibility rules."""
         base = self.name.replace(".", "_")
-        if self.unit == "s" and not base.endswith("_seconds"):
-            base += "_seconds"
+        suffix = {"s": "_seconds", "By": "_bytes"}.get(self.unit, "")  # {annotation}: none
+        if suffix and not base.endswith(suffix):
+            base += suffix
         if self.kind is Kind.COUNTER:
             base += "_total"
         return base
@@ -155,6 +160,9 @@ METRICS: tuple[MetricSpec, ...] = (
                "aga-core build information (value is always 1)",
                ("version", "hidden_dim", "bottleneck_dim", "max_slots", "device"),
                legacy="aga_build_info"),
+    MetricSpec("model_info", "aga.model.info", Kind.GAUGE, "",
+               "The bound plugin's model (get_diagnostics()['model_type']; value is always 1)",
+               (ATTR_MODEL,)),
     # --- the telemetry pipeline itself ----------------------------------------------------
     MetricSpec("events_received", "aga_otel.events.received", Kind.COUNTER, "",
                "Events handed to aga-otel by the event bus"),
@@ -171,6 +179,24 @@ METRICS: tuple[MetricSpec, ...] = (
 )  # fmt: skip
 
 BY_KEY: dict[str, MetricSpec] = {m.key: m for m in METRICS}
+
+# --- process/runtime metrics (optional, ``process_metrics``) -------------------------------
+# OpenTelemetry's process semantic conventions (process.*, status: Development) and the
+# CPython runtime conventions (cpython.gc.*), names as pinned at semantic conventions 1.44.0.
+# Observable instruments, read at collection time only. Not AGA's metrics: kept out of
+# METRICS (no ``aga_`` prefix, not on the dashboards); README lists them in their own table.
+ATTR_CPU_MODE = "cpu.mode"  # user | system
+ATTR_GC_GENERATION = "cpython.gc.generation"  # 0 | 1 | 2
+PROCESS_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("process_cpu_time", "process.cpu.time", Kind.COUNTER, "s",
+               "CPU seconds used by this process, by mode", (ATTR_CPU_MODE,)),
+    MetricSpec("process_memory_usage", "process.memory.usage", Kind.UPDOWN, "By",
+               "Physical memory (resident set size) of this process"),
+    MetricSpec("process_thread_count", "process.thread.count", Kind.UPDOWN, "{thread}",
+               "Threads of this process"),
+    MetricSpec("gc_collections", "cpython.gc.collections", Kind.COUNTER, "{collection}",
+               "Garbage collections run by CPython, by generation", (ATTR_GC_GENERATION,)),
+)  # fmt: skip
 
 
 def metric(key: str) -> MetricSpec:

@@ -27,12 +27,14 @@ from aga_otel.exporters.otlp import (
     other_metric_outputs,
     signal_enabled,
     signal_endpoint,
+    signal_setting,
 )
 from aga_otel.exporters.prometheus import PrometheusEndpoint
 from aga_otel.health import build_health
 from aga_otel.live import attach_dashboard
 from aga_otel.logs import build_log_pipeline
-from aga_otel.metrics.gauges import register_gauges
+from aga_otel.metrics.app_provider import app_gauges_follow, app_metrics_meter
+from aga_otel.metrics.gauges import register_gauges, register_process_metrics
 from aga_otel.metrics.reader import SharedMetricReader, feed_foreign_reader
 from aga_otel.metrics.recorder import MetricsRecorder, create_instrument
 from aga_otel.redaction import redact_text
@@ -48,6 +50,11 @@ class ObservabilityStack:
     ``config`` is resolved against the ``OTEL_*`` environment at construction (explicit
     fields win); invalid values raise :class:`aga_otel.ConfigError` here, before anything
     starts. Nothing installs a global OTel provider.
+
+    ``meter_provider``: an application's own ``MeterProvider`` (the Instrumentor passes
+    it): AGA's metrics are recorded into it too, per event on the worker (see
+    :mod:`aga_otel.metrics.app_provider`), while aga-otel's private provider keeps feeding
+    the Prometheus endpoint, alerts and health.
     """
 
     def __init__(
@@ -58,6 +65,7 @@ class ObservabilityStack:
         env: dict[str, str] | None = None,
         metric_exporters: Sequence[MetricExporter] = (),
         metric_readers: Sequence[MetricReader] = (),
+        meter_provider: Any = None,
     ) -> None:
         config = config if config is not None else ObservabilityConfig()
         self.config = config.resolve(env=env)
@@ -76,6 +84,7 @@ class ObservabilityStack:
         self.resource: Resource | None = None
         self._extra_exporters = list(metric_exporters)
         self._extra_readers = list(metric_readers)
+        self._app_meter_provider = meter_provider
         self._lock = threading.RLock()
         self._started = False
         self._stopped = False
@@ -105,6 +114,7 @@ class ObservabilityStack:
         cfg = self.config
         self.resource = Resource.create({
             **cfg.resource_attributes,
+            **({sc.RESOURCE_MODEL: cfg.model_name} if cfg.model_name else {}),
             "service.name": cfg.service_name,
             "service.instance.id": self.instance_id,
             "telemetry.distro.name": "aga-otel",
@@ -130,6 +140,11 @@ class ObservabilityStack:
         for extra in self._extra_readers:  # they see the forward metrics too
             feed_foreign_reader(extra, self.reader)
         sinks: list = [recorder]
+        app_meter = app_metrics_meter(self._app_meter_provider)
+        if app_meter is not None:  # the application's provider: per-event, on the worker
+            sinks.append(
+                MetricsRecorder(app_meter, cfg.per_layer_attributes, cfg.max_layers, per_event=True)
+            )
         # The log pipeline always exists: audit events reach the audit trail even when
         # log records are off.
         self.log_exporter = _optional_component(
@@ -151,6 +166,10 @@ class ObservabilityStack:
         # An idle process reuses its shared snapshot: no events, no collection work.
         bridge = self.bridge
         self.reader.set_change_token(lambda: bridge.handed_over)
+        if app_meter is not None:
+            app_gauges_follow(self._app_meter_provider, app_meter, self, recorder.activation)
+        if cfg.process_metrics:
+            register_process_metrics(self.meter)
         failures = create_instrument(self.meter, sc.BY_KEY["export_failures"])
         failures.add(0, {sc.ATTR_EXPORTER: "otlp"})  # the series exists from the start
         # Every reporter (logs, spans, files, webhook, audit) counts into the same series.
@@ -227,7 +246,7 @@ class ObservabilityStack:
             else:
                 reader.add_consumer(ExporterConsumer(
                     "otlp", exporter, cfg.export_interval, self.status, failures,
-                    cfg.temporality_preference, cfg.otlp_timeout,
+                    cfg.temporality_preference, signal_setting(cfg, "metrics", "timeout"),
                     target=signal_endpoint(cfg, "metrics") or "default OTLP endpoint",
                 ))  # fmt: skip
 
@@ -329,7 +348,7 @@ class ObservabilityStack:
                     pass
         self.prometheus = self.health = None
         self.status = StatusBoard()
-        self.instance_id = str(uuid.uuid4())
+        self.instance_id = child_instance_id(self.config.service_instance_id, os.getpid())
         self._build(child=True)
         for bus in buses:
             self.bridge.subscribe(bus)
@@ -349,7 +368,7 @@ class ObservabilityStack:
             host = self.prometheus.host if self.prometheus.host != "0.0.0.0" else "localhost"
             parts.append(f"metrics http://{host}:{self.prometheus.port}/metrics")
         if signal_enabled(self.config, "metrics"):
-            parts.append(f"OTLP/{self.config.otlp_protocol} push")
+            parts.append(f"OTLP/{signal_setting(self.config, 'metrics', 'protocol')} push")
         return ", ".join(parts) or "no metrics endpoint"
 
     def get_stats(self) -> dict:
@@ -368,6 +387,12 @@ class ObservabilityStack:
             "alerts": _stats_of(self.alert_manager),
             "traces": _stats_of(self.tracing),
         }
+
+
+def child_instance_id(configured: str | None, pid: int) -> str:
+    """A forked child's ``service.instance.id``: ``<configured id>-<pid>`` when one was
+    configured (recognisable, and unique per worker), else a new random UUID."""
+    return f"{configured}-{pid}" if configured else str(uuid.uuid4())
 
 
 def _reinit_in_child(ref: weakref.ref) -> None:

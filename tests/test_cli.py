@@ -60,6 +60,7 @@ def test_demo_serves_live_metrics_and_exits_zero():
             "aga_forward_duration_seconds_bucket",
             "aga_knowledge_count",
             "aga_otel_events_received_total",
+            "process_cpu_time_seconds_total",  # process metrics: on in the demo
         } <= names
         rest, _ = proc.communicate(timeout=60)
     finally:

@@ -67,7 +67,8 @@ def test_env_variables_are_honoured():
     assert cfg.service_name == "llm-7"
     assert cfg.resource_attributes == {"deployment.environment": "prod", "team": "ml infra"}
     assert cfg.otlp_endpoint == "http://collector:4318"
-    assert cfg.otlp_protocol == "grpc"  # the per-signal variant wins
+    assert cfg.otlp_protocol == "http/protobuf"  # the general variable
+    assert cfg.otlp_signals == {"metrics": {"protocol": "grpc"}}  # metrics' own, for metrics
     assert cfg.otlp_headers == {"authorization": "Bearer x"}
     assert cfg.otlp_timeout == 2.5 and cfg.export_interval == 15.0
     assert (cfg.prometheus_host, cfg.prometheus_port) == ("127.0.0.1", 9999)

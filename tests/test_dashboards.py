@@ -147,8 +147,8 @@ def test_queries_only_name_metrics_of_the_table(board):
             fam = family(name, families)
             assert fam, f"{title}: {name} is not in aga_otel.semconv.METRICS"
             used.add(fam)
-    # every metric of the table is on the dashboard, except build info (labels only)
-    assert families - used == {semconv.prom("build_info")}
+    # every metric of the table is on the dashboard, except the info metrics (labels only)
+    assert families - used == {semconv.prom("build_info"), semconv.prom("model_info")}
 
 
 def test_required_panels_present(board):

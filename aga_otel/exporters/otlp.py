@@ -1,8 +1,9 @@
 """OTLP exporters (gRPC and HTTP/protobuf) built from ``ObservabilityConfig``.
 
-Values the config leaves unset are passed as ``None`` so the OTel exporters apply the
-standard ``OTEL_EXPORTER_OTLP_*`` variables (including the per-signal variants) themselves;
-explicit config wins, as the spec's precedence asks.
+Each signal's exporter gets its own settings: ``otlp_signals[<signal>][<name>]`` if set
+(the per-signal ``OTEL_EXPORTER_OTLP_<SIGNAL>_*`` variables land there), else the shared
+``otlp_<name>``. What neither sets is passed as ``None``, so the OTel exporter applies its
+own defaults, as the SDK's exporters fall back (per-signal value, else the general one).
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ _URL_LOGGERS = (
 )
 
 
+def signal_setting(config: Any, signal: str, name: str) -> Any:
+    """``signal``'s value of the OTLP setting ``name`` (``protocol``, ``headers``, ...)."""
+    own = config.otlp_signals.get(signal) or {}
+    return own[name] if name in own else getattr(config, f"otlp_{name}")
+
+
 def signal_endpoint(config: Any, signal: str) -> str | None:
     """The endpoint for ``signal``: per-signal setting as is, else the base endpoint
     (with ``/v1/<signal>`` appended for HTTP, as the OTLP exporter spec says)."""
@@ -44,7 +51,7 @@ def signal_endpoint(config: Any, signal: str) -> str | None:
     base = config.otlp_endpoint
     if not base:
         return None
-    if config.otlp_protocol == "http/protobuf":
+    if signal_setting(config, signal, "protocol") == "http/protobuf":
         return base.rstrip("/") + _PATHS[signal]
     return base
 
@@ -57,7 +64,8 @@ def signal_enabled(config: Any, signal: str) -> bool:
 
 def other_metric_outputs(config: Any) -> str:
     """What still carries metrics when the Prometheus endpoint is down (for its log line)."""
-    outputs = [f"OTLP ({config.otlp_protocol})"] if signal_enabled(config, "metrics") else []
+    protocol = signal_setting(config, "metrics", "protocol")
+    outputs = [f"OTLP ({protocol})"] if signal_enabled(config, "metrics") else []
     if config.console_metrics:
         outputs.append("the console")
     if outputs:
@@ -69,15 +77,19 @@ def other_metric_outputs(config: Any) -> str:
 
 
 def exporter_kwargs(config: Any, signal: str) -> dict[str, Any]:
-    """Keyword arguments for the OTLP ``signal`` exporter of ``config.otlp_protocol``."""
+    """Keyword arguments for the OTLP ``signal`` exporter of that signal's protocol."""
     redact_loggers(*_URL_LOGGERS)
+
+    def get(name: str) -> Any:
+        return signal_setting(config, signal, name)
+
     kw: dict[str, Any] = {
         "endpoint": signal_endpoint(config, signal),
-        "headers": dict(config.otlp_headers) or None,
-        "timeout": config.otlp_timeout,
+        "headers": dict(get("headers")) or None,
+        "timeout": get("timeout"),
     }
-    comp = config.otlp_compression
-    if config.otlp_protocol == "grpc":
+    comp = get("compression")
+    if get("protocol") == "grpc":
         import grpc
 
         if comp is not None:
@@ -86,21 +98,21 @@ def exporter_kwargs(config: Any, signal: str) -> dict[str, Any]:
                 "gzip": grpc.Compression.Gzip,
                 "deflate": grpc.Compression.Deflate,
             }[comp]
-        kw["insecure"] = config.otlp_insecure
-        if config.otlp_certificate or config.otlp_client_certificate:
-            kw["credentials"] = _grpc_credentials(config)
+        kw["insecure"] = get("insecure")
+        if get("certificate") or get("client_certificate"):
+            kw["credentials"] = _grpc_credentials(get)
     else:
         from opentelemetry.exporter.otlp.proto.http import Compression
 
         if comp is not None:
             kw["compression"] = Compression(comp)
-        kw["certificate_file"] = config.otlp_certificate
-        kw["client_key_file"] = config.otlp_client_key
-        kw["client_certificate_file"] = config.otlp_client_certificate
+        kw["certificate_file"] = get("certificate")
+        kw["client_key_file"] = get("client_key")
+        kw["client_certificate_file"] = get("client_certificate")
     return kw
 
 
-def _grpc_credentials(config: Any):
+def _grpc_credentials(get):
     import grpc
 
     def read(path: str | None) -> bytes | None:
@@ -110,15 +122,15 @@ def _grpc_credentials(config: Any):
             return f.read()
 
     return grpc.ssl_channel_credentials(
-        root_certificates=read(config.otlp_certificate),
-        private_key=read(config.otlp_client_key),
-        certificate_chain=read(config.otlp_client_certificate),
+        root_certificates=read(get("certificate")),
+        private_key=read(get("client_key")),
+        certificate_chain=read(get("client_certificate")),
     )
 
 
 def create_metric_exporter(config: Any) -> MetricExporter:
     kw = exporter_kwargs(config, "metrics")
-    if config.otlp_protocol == "grpc":
+    if signal_setting(config, "metrics", "protocol") == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
     else:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -127,7 +139,7 @@ def create_metric_exporter(config: Any) -> MetricExporter:
 
 def create_log_exporter(config: Any):
     kw = exporter_kwargs(config, "logs")
-    if config.otlp_protocol == "grpc":
+    if signal_setting(config, "logs", "protocol") == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
     else:
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
@@ -136,7 +148,7 @@ def create_log_exporter(config: Any):
 
 def create_span_exporter(config: Any):
     kw = exporter_kwargs(config, "traces")
-    if config.otlp_protocol == "grpc":
+    if signal_setting(config, "traces", "protocol") == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

@@ -5,6 +5,12 @@ event); retrieval and audit events, which are rare, are pre-aggregated per batch
 through the SDK's instruments (one ``add`` per attribute set per batch). Exemplars of the
 forward duration histogram come from events carrying the emitter's span context
 (``otel_span_context``, set by the bridge's context capture).
+
+``per_event=True`` is the mode for an application's own ``MeterProvider`` (the
+Instrumentor's ``meter_provider=``): no producer can be added to a provider someone else
+built, so forward events go through that provider's SDK instruments one by one, still on
+the bridge's worker (the emitting thread pays the same hand-off). Drops are counted by the
+stack's own recorder only, so a mirror never counts an event twice.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import Sequence
 from opentelemetry.metrics import Meter
 
 from aga_otel import semconv as sc
-from aga_otel.mapping import parse_audit, parse_retrieval
+from aga_otel.mapping import parse_audit, parse_forward, parse_retrieval
 from aga_otel.metrics.forward import ForwardAggregator
 
 
@@ -88,14 +94,26 @@ class MetricsRecorder:
         max_layers: int = 1024,
         activation: ActivationWindow | None = None,
         exemplars: bool = False,
+        per_event: bool = False,
     ) -> None:
         self.max_layers = max_layers
         self.per_layer = per_layer
         self.exemplars = exemplars  # events may carry span contexts (context capture on)
         self.activation = activation or ActivationWindow()
         self.forward = ForwardAggregator(per_layer, max_layers)
-        self.dropped: dict[str, int] = {sc.DROP_MALFORMED: 0, sc.DROP_UNKNOWN_TYPE: 0}
+        drops = {sc.DROP_MALFORMED: 0, sc.DROP_UNKNOWN_TYPE: 0}
+        self._drops: dict[str, int] = drops
+        self.dropped: dict[str, int] = {} if per_event else drops  # read by the bridge's stats
+        self.per_event = per_event
         m = {spec.key: spec for spec in sc.METRICS}
+        if per_event:
+            self.name = "metrics.app"
+            self._fwd = create_instrument(meter, m["forward"])
+            self._fwd_hists = tuple(
+                create_instrument(meter, m[k])
+                for k in ("forward_duration", "gate_value", "entropy_value")
+            )
+            self._fwd_attrs: dict[tuple[int, bool], dict] = {}
         self._retrieval = create_instrument(meter, m["retrieval"])
         self._results = create_instrument(meter, m["retrieval_results"])
         self._injected = create_instrument(meter, m["retrieval_injected"])
@@ -112,11 +130,41 @@ class MetricsRecorder:
 
     def handle_forward(self, events: Sequence) -> None:
         """Forward events only (the bridge's forward lane): bulk aggregation."""
+        if self.per_event:
+            self._drops[sc.DROP_MALFORMED] += self._record_each(events)
+            return
         malformed, per_second = self.forward.add(events, self.exemplars)
         if per_second:
             self.activation.add(per_second)
         if malformed:
-            self.dropped[sc.DROP_MALFORMED] += malformed
+            self._drops[sc.DROP_MALFORMED] += malformed
+
+    def _record_each(self, events: Sequence) -> int:
+        """Per-event mode: three ``record`` calls per forward event, and one counter ``add``
+        per (layer, applied) per batch (the same sums, a quarter fewer SDK calls)."""
+        malformed = 0
+        counts: Counter = Counter()
+        duration, gate, entropy = self._fwd_hists
+        for ev in events:
+            try:
+                s = parse_forward(getattr(ev, "data", None), self.max_layers)
+            except Exception:  # a hostile event costs only itself
+                s = None
+            if s is None:
+                malformed += 1
+                continue
+            counts[(s.layer, s.applied)] += 1
+            layer_attrs = self._attrs(s.layer)
+            duration.record(s.duration_s, layer_attrs)
+            gate.record(s.gate, layer_attrs)
+            entropy.record(s.entropy, layer_attrs)
+        for (layer, applied), n in counts.items():
+            attrs = self._fwd_attrs.get((layer, applied))
+            if attrs is None:
+                flag = {sc.ATTR_APPLIED: "true" if applied else "false"}
+                attrs = self._fwd_attrs[(layer, applied)] = {**self._attrs(layer), **flag}
+            self._fwd.add(n, attrs)
+        return malformed
 
     def handle_batch(self, events: Sequence) -> None:
         """Any events: forward ones are aggregated in bulk, the others one by one."""
@@ -155,8 +203,8 @@ class MetricsRecorder:
             except Exception:  # a hostile event costs only itself
                 malformed += 1
         self._flush(retrieval, audit, scores)
-        self.dropped[sc.DROP_MALFORMED] += malformed
-        self.dropped[sc.DROP_UNKNOWN_TYPE] += unknown
+        self._drops[sc.DROP_MALFORMED] += malformed
+        self._drops[sc.DROP_UNKNOWN_TYPE] += unknown
 
     def _flush(self, retrieval: dict, audit: Counter, scores: list[float]) -> None:
         for layer, (calls, results, injected) in retrieval.items():
