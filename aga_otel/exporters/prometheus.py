@@ -214,7 +214,9 @@ class PrometheusEndpoint:
         prefix: str = DEFAULT_PREFIX,
         fallback: str = "",
         request_timeout: float = 10.0,
+        workers=None,
     ) -> None:
+        self.workers = workers  # multi-worker mode: the WorkerFiles of this process
         self.request_timeout = request_timeout
         self.fallback = fallback  # what still carries metrics if the port cannot be bound
         self.registry = CollectorRegistry(auto_describe=False)
@@ -239,6 +241,13 @@ class PrometheusEndpoint:
                 request_timeout=self.request_timeout,
             )
         except OSError as exc:
+            sibling = self.workers.served_by_sibling(self.requested_port) if self.workers else None
+            if sibling is not None:  # multi-worker mode: another worker serves the merged view
+                logger.info(
+                    "aga-otel: %s serves the merged /metrics; this worker writes its file", sibling
+                )
+                self.status.success(COMPONENT, f"merged view served by {sibling}")
+                return None
             msg = (
                 f"Prometheus endpoint could not bind {self.host}:{self.requested_port}: "
                 f"{exc.strerror or exc}"
@@ -250,6 +259,8 @@ class PrometheusEndpoint:
             return None
         self._server = server
         self.port = server.server_port
+        if self.workers is not None:
+            self.workers.announce(self.port)
         scheme = "https" if certfile else "http"
         self.status.success(COMPONENT, f"serving {scheme}://{self.host}:{self.port}/metrics")
         return self.port
