@@ -11,6 +11,7 @@ import json
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import time
 import urllib.request
@@ -189,3 +190,32 @@ def test_spawned_workers_one_scrape_kill_and_restart(tmp_path, make_stack):
             p.join(30)
             if p.is_alive():
                 p.kill()
+
+
+def test_unusable_directory_degrades_only_the_merge(tmp_path, make_stack, caplog):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    plugin = SimulatedPlugin()
+    stack = make_stack(plugin.event_bus, local_config(prometheus_multiprocess_dir=str(not_a_dir)))
+    state = stack.status.get("metrics.multiprocess")
+    assert state.status.name == "UNHEALTHY" and str(not_a_dir) in state.detail
+    assert any("multi-worker metrics off" in r.getMessage() for r in caplog.records)
+    sim = WorkloadSimulator(plugin, WorkloadProfile(layers=2), seed=4)
+    sim.run_steps(3)
+    stack.force_flush()  # this process's own /metrics still serves its own counts
+    assert total(scrape(stack.prometheus.port), FORWARD) == sum(sim.totals.forward.values())
+
+
+def test_a_port_held_by_another_program_is_still_an_error(tmp_path, make_stack, caplog):
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    try:
+        config = local_config(prometheus_port=port, prometheus_multiprocess_dir=str(tmp_path))
+        stack = make_stack(EventBus(), config)
+        assert stack.status.get("metrics.prometheus").status.name == "UNHEALTHY"
+        assert any("could not bind" in r.getMessage() for r in caplog.records)
+        assert stack.worker_files.index == 0  # it still writes its file for a merging peer
+    finally:
+        blocker.close()

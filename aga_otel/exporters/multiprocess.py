@@ -20,7 +20,6 @@ Exemplars are not merged (a merged histogram has none).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -45,6 +44,11 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from aga_otel.status import Status
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: multi-worker mode reports itself off at start-up
+    fcntl = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +107,8 @@ class WorkerFiles:
         self.consume(None)  # the file exists from the start: the worker shows at once
 
     def _claim(self) -> tuple[int, int]:
+        if fcntl is None:
+            raise OSError("flock() is not available on this platform")
         index = 0
         while True:
             fd = os.open(self.dir / f"{PREFIX}{index}.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -120,9 +126,7 @@ class WorkerFiles:
     def consume(self, metrics: MetricsData | None) -> None:
         doc = {"index": self.index, "uid": self.uid, "pid": os.getpid(),
                "time": time.time(), "metrics": reduce_snapshot(metrics)}  # fmt: skip
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, separators=(",", ":")))
-        os.replace(tmp, self.path)  # a scrape reads the old file or the new, never half
+        _write(self.path, doc)
 
     def shutdown(self, timeout: float) -> None:
         """Release the index: the file stays (counts kept), its gauges leave the scrape."""
@@ -138,7 +142,7 @@ class WorkerFiles:
     def announce(self, port: int) -> None:
         """Record that this worker serves the merged view on ``port``."""
         doc = {"index": self.index, "uid": self.uid, "pid": os.getpid(), "port": port}
-        (self.dir / SERVER_FILE).write_text(json.dumps(doc))
+        _write(self.dir / SERVER_FILE, doc)
 
     def served_by_sibling(self, port: int) -> str | None:
         """Which live worker of this directory serves ``port``, or None."""
@@ -184,6 +188,12 @@ class WorkerFiles:
                 sources.append((doc.get("index"), doc.get("metrics", []), alive))
         resource = own.resource_metrics[0].resource if own and own.resource_metrics else None
         return _to_metrics_data(_merge(sources), resource or Resource.get_empty())
+
+
+def _write(path: Path, doc: dict) -> None:
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, separators=(",", ":")))
+    os.replace(tmp, path)  # a reader sees the old file or the new one, never half of it
 
 
 def _merge(sources: list[tuple[int, list[dict], bool]]) -> dict[str, dict]:
