@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import subprocess
@@ -93,3 +94,18 @@ def _make_cert(tmp_path_factory):
         check=True, capture_output=True,
     )  # fmt: skip
     return str(crt), str(key)
+
+
+def http_request(port: int, path: str = "/", method: str = "GET", headers=None, *, tls=None,
+                 timeout: float = 10.0) -> tuple[int, dict, bytes]:  # fmt: skip
+    """One request to 127.0.0.1:port (HTTPS with the ``tls`` context): status, headers, body."""
+    if tls is None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    else:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=tls)
+    try:
+        conn.request(method, path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()

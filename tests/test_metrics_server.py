@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from conftest import local_config, simulate
+from conftest import http_request, local_config, simulate
 from prometheus_client.parser import text_string_to_metric_families
 
 from aga_otel import semconv as sc
@@ -22,16 +22,7 @@ EVENTS = sc.metric("events_received").prometheus_name
 
 
 def request(port, method="GET", path="/metrics", headers=None, tls=None, timeout=5.0):
-    if tls is None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    else:
-        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=tls)
-    try:
-        conn.request(method, path, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, dict(resp.getheaders()), resp.read()
-    finally:
-        conn.close()
+    return http_request(port, path, method, headers, tls=tls, timeout=timeout)
 
 
 def events_total(body: bytes) -> float:
