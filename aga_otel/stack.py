@@ -198,7 +198,9 @@ class ObservabilityStack:
         # Multi-worker mode: every process writes its file, the one on the port merges them.
         self.worker_files = files = start_worker_files(cfg, reader, self.status)
         snapshot = (
-            merged_snapshot(files, reader.shared_snapshot) if files else reader.shared_snapshot
+            merged_snapshot(files, reader.shared_snapshot)
+            if files is not None
+            else reader.shared_snapshot
         )
         if cfg.prometheus_enabled and not child:
             self.prometheus = PrometheusEndpoint(
