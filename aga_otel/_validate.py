@@ -164,6 +164,7 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         "server_tls_keyfile",
         "audit_hmac_key_file",
         "audit_hmac_key_env",
+        "prometheus_multiprocess_dir",
     ):
         v = getattr(c, name)
         _check(
@@ -248,6 +249,7 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         "audit_retention_days",
         "alert_evaluation_interval",
         "alert_resend_interval",
+        "prometheus_multiprocess_interval",
     ):
         v = getattr(c, name)
         _check(_is_num(v) and v > 0, name, v, "a number > 0")

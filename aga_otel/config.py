@@ -106,6 +106,8 @@ class ObservabilityConfig:
     prometheus_port: int = 9464
     prometheus_prefix: str = "aga"
     prometheus_labels: dict[str, str] = field(default_factory=dict)
+    prometheus_multiprocess_dir: str | None = None  # shared by a server's worker processes
+    prometheus_multiprocess_interval: float = 1.0  # seconds between a worker's file writes
     per_layer_attributes: bool = True
     max_layers: int = 1024
     console_metrics: bool = False

@@ -21,6 +21,7 @@ from aga_otel._version import __version__
 from aga_otel.alerts import build_alert_manager
 from aga_otel.bridge import EventBridge
 from aga_otel.config import ObservabilityConfig
+from aga_otel.exporters.multiprocess import merged_snapshot, start_worker_files
 from aga_otel.exporters.otlp import (
     ExporterConsumer,
     create_metric_exporter,
@@ -73,6 +74,7 @@ class ObservabilityStack:
         self.status = StatusBoard()
         self.plugin: Any = None
         self.prometheus: PrometheusEndpoint | None = None
+        self.worker_files: Any = None  # multi-worker Prometheus (prometheus_multiprocess_dir)
         self.log_exporter: Any = None
         self.audit_storage: Any = None
         self.alert_manager: Any = None
@@ -218,11 +220,18 @@ class ObservabilityStack:
 
     def _start_metric_sinks(self, failures, child: bool) -> None:
         cfg, reader = self.config, self.reader
+        # Multi-worker mode: every process writes its file, the one on the port merges them.
+        self.worker_files = files = start_worker_files(cfg, reader, self.status)
+        snapshot = (
+            merged_snapshot(files, reader.shared_snapshot)
+            if files is not None
+            else reader.shared_snapshot
+        )
         if cfg.prometheus_enabled and not child:
             self.prometheus = PrometheusEndpoint(
-                reader.shared_snapshot, self.status, cfg.prometheus_host, cfg.prometheus_port,
+                snapshot, self.status, cfg.prometheus_host, cfg.prometheus_port,
                 cfg.prometheus_labels, cfg.server_tls_certfile, cfg.server_tls_keyfile,
-                cfg.prometheus_prefix, other_metric_outputs(cfg),
+                cfg.prometheus_prefix, other_metric_outputs(cfg), workers=files,
             )  # fmt: skip
             self.prometheus.start()
         # Local consumers first, remote ones last: shutdown follows this order.
@@ -347,6 +356,8 @@ class ObservabilityStack:
                 except Exception:
                     pass
         self.prometheus = self.health = None
+        if self.worker_files is not None:  # the parent keeps its index; the child claims one
+            self.worker_files.forget_inherited()
         self.status = StatusBoard()
         self.instance_id = child_instance_id(self.config.service_instance_id, os.getpid())
         self._build(child=True)

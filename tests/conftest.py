@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -69,3 +72,40 @@ def simulate(
     sim.start()
     sim.run_steps(steps)
     return sim
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1: (certfile, keyfile)."""
+    return _make_cert(tmp_path_factory)
+
+
+def _make_cert(tmp_path_factory):
+    if shutil.which("openssl") is None:  # a TLS test FAILS rather than skips in CI
+        if os.environ.get("CI") == "true":
+            pytest.fail("openssl is needed to make a test certificate")
+        pytest.skip("openssl not available to make a test certificate")
+    d = tmp_path_factory.mktemp("tls")
+    crt, key = d / "server.crt", d / "server.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(crt)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return str(crt), str(key)
+
+
+def http_request(port: int, path: str = "/", method: str = "GET", headers=None, *, tls=None,
+                 timeout: float = 10.0) -> tuple[int, dict, bytes]:  # fmt: skip
+    """One request to 127.0.0.1:port (HTTPS with the ``tls`` context): status, headers, body."""
+    if tls is None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    else:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=tls)
+    try:
+        conn.request(method, path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()

@@ -22,6 +22,8 @@ BAD = {
     "prometheus_port": 70000,
     "prometheus_prefix": "9-not-a-name",
     "prometheus_labels": {"bad-label": "x"},
+    "prometheus_multiprocess_dir": "",
+    "prometheus_multiprocess_interval": 0,
     "per_layer_attributes": "no",
     "max_layers": 0,
     "console_metrics": "on",

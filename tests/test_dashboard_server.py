@@ -14,7 +14,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import local_config, simulate
+from conftest import http_request, local_config, simulate
 
 from aga_otel import ConfigError, ObservabilityConfig
 from aga_otel.health import HealthMonitor
@@ -30,13 +30,7 @@ def dash_config(**kw) -> ObservabilityConfig:
 
 
 def get(port: int, path: str, method: str = "GET", headers=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request(method, path, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, dict(resp.getheaders()), resp.read()
-    finally:
-        conn.close()
+    return http_request(port, path, method, headers)
 
 
 class Stream:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -243,21 +241,6 @@ def test_shutdown_closes_the_port(srv):
     srv.monitor.shutdown(2.0)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory):
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not available to make a test certificate")
-    d = tmp_path_factory.mktemp("tls")
-    crt, key = d / "server.crt", d / "server.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(crt)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return str(crt), str(key)
 
 
 def test_tls(cert):

@@ -58,6 +58,6 @@ def test_a_full_stack_starts_only_documented_threads(make_stack, plugin, tmp_pat
     own = {n for n in started if n.startswith("aga-otel-")}
     # The roles this configuration must run (the rest are transient or other configs').
     assert own >= {"aga-otel-bridge", "aga-otel-audit", "aga-otel-alerts", "aga-otel-health",
-                   "aga-otel-otlp", "aga-otel-alert-webhook", "aga-otel-prometheus",
+                   "aga-otel-otlp", "aga-otel-alert-webhook", "aga-otel-prometheus-server",
                    "aga-otel-health-server", "aga-otel-dashboard"}, started  # fmt: skip
     assert "OtelBatchSpanRecordProcessor" in started

@@ -12,25 +12,28 @@ exporter's for every instrument of the table.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
 
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, MetricsData, Sum
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
     InfoMetricFamily,
 )
+from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
-from aga_otel.health.server import stop_server
+from aga_otel.httpserver import SERVER_NAME, server_ssl_context, start_wsgi_server, stop_server
 from aga_otel.status import Status, StatusBoard
 
 logger = logging.getLogger(__name__)
@@ -159,6 +162,43 @@ class SnapshotCollector:
         return to_families(data, self._const, prefix=self._prefix)
 
 
+METRICS_PATHS = ("/metrics", "/")
+
+
+def make_metrics_app(registry: CollectorRegistry) -> Callable:
+    """A WSGI app exposing ``registry`` on ``/metrics`` (and ``/``); other paths are 404.
+
+    The format follows the scrape's ``Accept`` header (OpenMetrics, with exemplars, when
+    asked; the text format otherwise), the body is gzipped when the client accepts it, and
+    HEAD gets the headers of a GET without the body.
+    """
+
+    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if (environ.get("PATH_INFO") or "/") not in METRICS_PATHS:
+            return _plain(start_response, HTTPStatus.NOT_FOUND, b"not found\n")
+        if method not in ("GET", "HEAD"):
+            return _plain(
+                start_response, HTTPStatus.METHOD_NOT_ALLOWED, b"", [("Allow", "GET, HEAD")]
+            )
+        encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
+        body = encoder(registry)
+        headers = [("Content-Type", content_type)]
+        if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
+            body = gzip.compress(body)
+            headers.append(("Content-Encoding", "gzip"))
+        return _plain(start_response, HTTPStatus.OK, body, headers, head=method == "HEAD")
+
+    return app
+
+
+def _plain(start_response, code: HTTPStatus, body: bytes, headers=None, head=False) -> list[bytes]:
+    headers = headers or [("Content-Type", "text/plain; charset=utf-8")]
+    headers += [("Content-Length", str(len(body))), ("Server", SERVER_NAME)]
+    start_response(f"{code.value} {code.phrase}", headers)
+    return [b""] if head else [body]
+
+
 class PrometheusEndpoint:
     """Serves ``/metrics`` on host:port (port 0: any free port, see ``port``)."""
 
@@ -173,7 +213,11 @@ class PrometheusEndpoint:
         keyfile: str | None = None,
         prefix: str = DEFAULT_PREFIX,
         fallback: str = "",
+        request_timeout: float = 10.0,
+        workers=None,
     ) -> None:
+        self.workers = workers  # multi-worker mode: the WorkerFiles of this process
+        self.request_timeout = request_timeout
         self.fallback = fallback  # what still carries metrics if the port cannot be bound
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(SnapshotCollector(snapshot, const_labels, prefix))
@@ -187,15 +231,23 @@ class PrometheusEndpoint:
         """Start serving; on failure (e.g. port in use) log, degrade, return None."""
         certfile, keyfile = self._tls
         try:
-            server, thread = start_http_server(
+            ctx = server_ssl_context(certfile, keyfile) if certfile else None
+            server, _thread = start_wsgi_server(
+                make_metrics_app(self.registry),
+                self.host,
                 self.requested_port,
-                addr=self.host,
-                registry=self.registry,
-                certfile=certfile,
-                keyfile=keyfile,
+                label="prometheus",
+                ssl_context=ctx,
+                request_timeout=self.request_timeout,
             )
-            thread.name = "aga-otel-prometheus"  # prometheus_client leaves it unnamed
         except OSError as exc:
+            sibling = self.workers.served_by_sibling(self.requested_port) if self.workers else None
+            if sibling is not None:  # multi-worker mode: another worker serves the merged view
+                logger.info(
+                    "aga-otel: %s serves the merged /metrics; this worker writes its file", sibling
+                )
+                self.status.success(COMPONENT, f"merged view served by {sibling}")
+                return None
             msg = (
                 f"Prometheus endpoint could not bind {self.host}:{self.requested_port}: "
                 f"{exc.strerror or exc}"
@@ -207,6 +259,8 @@ class PrometheusEndpoint:
             return None
         self._server = server
         self.port = server.server_port
+        if self.workers is not None:
+            self.workers.announce(self.port)
         scheme = "https" if certfile else "http"
         self.status.success(COMPONENT, f"serving {scheme}://{self.host}:{self.port}/metrics")
         return self.port
