@@ -140,6 +140,7 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         "health_enabled",
         "tracing_enabled",
         "audit_required",
+        "health_verbose",
         "knowledge_ids_enabled",
         "dashboard_enabled",
         "process_metrics",

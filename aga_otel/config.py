@@ -171,6 +171,7 @@ class ObservabilityConfig:
     health_host: str = "0.0.0.0"
     health_port: int = 8080
     health_path: str = "/health"
+    health_verbose: bool = True  # False: ?verbose is ignored (no check data on the port)
     server_tls_certfile: str | None = None
     server_tls_keyfile: str | None = None
     # --- live dashboard (aga_otel/live, served on the health server's port) ---------------

@@ -89,6 +89,7 @@ BAD = {
     "dashboard_token": "short",
     "knowledge_ids_enabled": "no",
     "knowledge_max_documents": 5000,
+    "health_verbose": "no",
 }
 REDACTED_IN_ERRORS = {"otlp_headers", "otlp_endpoint", "otlp_metrics_endpoint",
                       "otlp_logs_endpoint", "otlp_traces_endpoint", "alert_webhook_url",

@@ -109,3 +109,18 @@ def test_health_port_in_use_leaves_the_stack_working(make_stack, plugin):
         gauge = scrape_health(stack)  # metrics still served, health still evaluated
         assert gauge["health.server"] == 0 and gauge["plugin.gate"] == 2
         assert stack.status.get("health.server").status.label == "unhealthy"
+
+
+def test_verbose_report_can_be_turned_off(make_stack, plugin):
+    """``health_verbose=False``: ``?verbose`` shows no check data (sizes, endpoints, paths)."""
+    for verbose_allowed in (True, False):
+        stack = make_stack(plugin.event_bus, local_config(
+            health_enabled=True, health_verbose=verbose_allowed,
+        ))  # fmt: skip
+        stack.bind_plugin(plugin)
+        stack.force_flush()
+        code, report = get(health_of(stack).port, "/health?verbose")
+        assert code in (200, 503)
+        with_data = [n for n, c in report["checks"].items() if "data" in c]
+        assert bool(with_data) is verbose_allowed, report
+        assert all("duration_ms" not in c for c in report["checks"].values()) is not verbose_allowed

@@ -120,8 +120,10 @@ class HealthMonitor:
 
         ``{"status": "healthy|degraded|unhealthy", "timestamp": <unix s>, "checks":
         {name: {"status", "detail"?, "skipped"?}}}``; ``verbose`` adds each check's
-        ``data`` and ``duration_ms``.
+        ``data`` and ``duration_ms`` — unless ``health_verbose`` is off, for a port reachable
+        from where check details (endpoints, paths) should not be shown.
         """
+        verbose = verbose and self.config.health_verbose
         ev = self._evaluate(self.cache_ttl)
         checks: dict[str, dict] = {}
         for name, (result, duration) in ev.results.items():
