@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install lint format bench dashboards rules clean
+.PHONY: demo test install lint format bench bench-generation dashboards rules clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,10 @@ format: install
 
 bench: install
 	$(BIN)/python benchmarks/hot_path.py
+
+bench-generation: install
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/generation.py
 
 dashboards: install
 	$(BIN)/aga-otel dashboards --write dashboards
