@@ -137,7 +137,14 @@ def points(data) -> dict:
     return out
 
 
-def emit_threads(bus: EventBus, stream: list[dict], threads: int) -> None:
+def recorded_both_ways(make_stack, stream: list[dict], threads: int):
+    """``(stack, reference)``: the stream through a stack from ``threads`` emitting
+    threads, and through the SDK reference."""
+    ref = Reference()
+    for d in stream:
+        ref.record(d)
+    bus = EventBus()
+    stack = make_stack(bus, local_config())
     chunks = [stream[i::threads] for i in range(threads)]
     workers = [
         threading.Thread(target=lambda c=c: [bus.emit("forward", d) for d in c]) for c in chunks
@@ -146,17 +153,12 @@ def emit_threads(bus: EventBus, stream: list[dict], threads: int) -> None:
         w.start()
     for w in workers:
         w.join()
+    assert stack.force_flush(10)
+    return stack, ref
 
 
 def test_same_points_as_the_sdk_for_hostile_values_many_layers_and_threads(make_stack):
-    stream = event_stream(6000, layers=48, seed=3)
-    ref = Reference()
-    for d in stream:
-        ref.record(d)
-    bus = EventBus()
-    stack = make_stack(bus, local_config())
-    emit_threads(bus, stream, threads=4)
-    assert stack.force_flush(10)
+    stack, ref = recorded_both_ways(make_stack, event_stream(6000, layers=48, seed=3), 4)
     ours, theirs = points(stack.reader.snapshot()), points(ref.data())
     assert len(theirs) > 48 * 3  # every layer, both applied values, three histograms
     assert ours == theirs
@@ -173,14 +175,7 @@ def scrape_families(text: str) -> dict:
 
 
 def test_same_prometheus_scrape_as_the_sdk(make_stack):
-    stream = event_stream(3000, layers=20, seed=5)
-    ref = Reference()
-    for d in stream:
-        ref.record(d)
-    bus = EventBus()
-    stack = make_stack(bus, local_config())
-    emit_threads(bus, stream, threads=3)
-    assert stack.force_flush(10)
+    stack, ref = recorded_both_ways(make_stack, event_stream(3000, layers=20, seed=5), 3)
     with urllib.request.urlopen(f"http://127.0.0.1:{stack.prometheus.port}/metrics") as r:
         ours = scrape_families(r.read().decode())
     registry = CollectorRegistry(auto_describe=False)

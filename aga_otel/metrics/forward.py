@@ -136,6 +136,8 @@ class ForwardAggregator:
                     if not st.bypassed:
                         st.start_bypassed = now_ns
                     st.bypassed += 1
+                # The three histogram updates are written out, not a helper called three
+                # times: this loop runs once per forward event, and a call costs ~0.1 µs.
                 h = st.dur
                 i = bisect_left(_DUR, dur)
                 h.counts[i] += 1
