@@ -31,6 +31,7 @@ from aga_otel.exporters.otlp import (
     signal_setting,
 )
 from aga_otel.exporters.prometheus import PrometheusEndpoint
+from aga_otel.forking import after_fork_in_child, reinit_in_child
 from aga_otel.health import build_health
 from aga_otel.live import attach_dashboard
 from aga_otel.logs import build_log_pipeline
@@ -107,7 +108,7 @@ class ObservabilityStack:
             self.bridge.subscribe(self.event_bus)
             if hasattr(os, "register_at_fork"):
                 ref = weakref.ref(self)
-                os.register_at_fork(after_in_child=lambda: _reinit_in_child(ref))
+                os.register_at_fork(after_in_child=lambda: reinit_in_child(ref))
             logger.info("aga-otel %s started: %s", __version__, self.describe_endpoints())
             return self
 
@@ -335,36 +336,8 @@ class ObservabilityStack:
         logger.info("aga-otel stopped")
 
     def _after_fork_in_child(self) -> None:
-        """Re-initialise in a forked child: the parent's threads do not exist here.
-
-        The child gets its own worker and queue, its own ``service.instance.id`` and a new
-        MeterProvider (counts start from zero, so fleet sums do not double-count), and binds
-        no server port: the listening sockets inherited from the parent are closed here.
-        The inherited log and trace pipelines are retired (their batch threads, restarted
-        in the child by the SDK, stop; nothing of the parent's is written or exported).
-        """
-        buses = self.bridge.buses if self.bridge is not None else []
-        if self.bridge is not None:
-            self.bridge.unsubscribe_all()
-        inherited = [c for c in (self.log_exporter, self.tracing) if c is not None]
-        for server in (self.prometheus, self.health):
-            # Only close the inherited socket: shutdown() would wait for a serving thread
-            # that does not exist in the child.
-            if server is not None:
-                try:
-                    server.close_inherited()
-                except Exception:
-                    pass
-        self.prometheus = self.health = None
-        if self.worker_files is not None:  # the parent keeps its index; the child claims one
-            self.worker_files.forget_inherited()
-        self.status = StatusBoard()
-        self.instance_id = child_instance_id(self.config.service_instance_id, os.getpid())
-        self._build(child=True)
-        for bus in buses:
-            self.bridge.subscribe(bus)
-        _retire_inherited(inherited)
-        logger.info("aga-otel re-initialised in forked child pid %d", os.getpid())
+        """Re-initialise in a forked child (see :func:`aga_otel.forking.after_fork_in_child`)."""
+        after_fork_in_child(self)
 
     def generate_dashboard(self, path: str | os.PathLike | None = None) -> dict:
         """The bundled Grafana dashboard (the JSON committed in ``dashboards/``)."""
@@ -398,38 +371,6 @@ class ObservabilityStack:
             "alerts": _stats_of(self.alert_manager),
             "traces": _stats_of(self.tracing),
         }
-
-
-def child_instance_id(configured: str | None, pid: int) -> str:
-    """A forked child's ``service.instance.id``: ``<configured id>-<pid>`` when one was
-    configured (recognisable, and unique per worker), else a new random UUID."""
-    return f"{configured}-{pid}" if configured else str(uuid.uuid4())
-
-
-def _reinit_in_child(ref: weakref.ref) -> None:
-    stack = ref()
-    if stack is None or not stack._started or stack._stopped or stack.bridge is None:
-        return
-    try:
-        stack._after_fork_in_child()
-    except Exception:  # never break the child process
-        logger.exception("aga-otel: re-initialisation after fork failed; telemetry is off")
-
-
-# Pipelines inherited over fork(), kept referenced in the child: collecting them would close
-# the parent's audit store connection from here (SQLite's close can checkpoint or roll back).
-_INHERITED: list[Any] = []
-
-
-def _retire_inherited(components: list[Any]) -> None:
-    """Stop what a forked child inherited (local sinks first), each once, waiting on no
-    parent thread; nothing of the parent's is written, exported or closed."""
-    for component in components:
-        _INHERITED.append(component)
-        try:
-            component.retire_inherited(1.0)
-        except Exception as exc:
-            logger.warning("aga-otel: inherited %s not retired: %s", component.name, exc)
 
 
 def _optional_component(name: str, status: StatusBoard, build):

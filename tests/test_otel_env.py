@@ -22,7 +22,7 @@ from aga_otel.exporters.otlp import (
     signal_endpoint,
     signal_setting,
 )
-from aga_otel.stack import child_instance_id
+from aga_otel.forking import child_instance_id
 
 SIGNALS = ("metrics", "logs", "traces")
 PRE = "OTEL_EXPORTER_OTLP_"
