@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import shutil
 import subprocess
@@ -109,3 +110,9 @@ def http_request(port: int, path: str = "/", method: str = "GET", headers=None, 
         return resp.status, dict(resp.getheaders()), resp.read()
     finally:
         conn.close()
+
+
+def get_json(port: int, path: str) -> tuple[int, dict]:
+    """GET a JSON endpoint on 127.0.0.1:port: (status, decoded body), error codes included."""
+    status, _, body = http_request(port, path)
+    return status, json.loads(body)

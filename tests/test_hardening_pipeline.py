@@ -14,11 +14,9 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from conftest import local_config
+from conftest import get_json, local_config
 from otlp_receiver import GrpcReceiver
 
 from aga_otel import semconv as sc
@@ -49,11 +47,7 @@ def rows(path: Path) -> int:
 
 
 def get(port: int, path: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
+    return get_json(port, path)
 
 
 def test_one_hostile_value_costs_only_itself_in_every_sink(make_stack, tmp_path):
@@ -134,12 +128,14 @@ def test_audit_lane_loss_is_counted_and_fails_readiness_when_required(make_stack
     for i in range(50):  # faster than the worker's cadence: the lane overflows
         bus.emit("audit", audit(i))
     assert stack.force_flush(10)
-    stats = stack.get_stats()["bridge"]["dropped"]
-    assert stats["audit_queue_full"] == 40
+    lost = stack.get_stats()["bridge"]["dropped"]["audit_queue_full"]
+    accepted = stack.get_stats()["logs"]["audit"]["accepted"]
+    # 40 unless the worker's wake-up happened to fall inside the burst: never silent.
+    assert lost >= 30 and lost + accepted == 50
     code, body = get(stack.health.port, "/readyz")
     assert code == 503 and body["checks"]["audit_writable"] is False
     report = get(stack.health.port, "/health?verbose")[1]
-    assert "40 audit events lost" in report["checks"]["audit.lane"]["detail"]
+    assert f"{lost} audit events lost" in report["checks"]["audit.lane"]["detail"]
 
 
 def test_unwritable_audit_trail_fails_readiness_only_when_required(make_stack, tmp_path):

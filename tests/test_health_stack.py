@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import urllib.error
 import urllib.request
 
-from conftest import local_config, simulate
+from conftest import get_json, local_config, simulate
 from prometheus_client.parser import text_string_to_metric_families
 
 from aga_otel import semconv
@@ -28,11 +27,7 @@ def health_of(stack) -> HealthMonitor:
 
 
 def get(port: int, path: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
+    return get_json(port, path)
 
 
 def scrape_health(stack) -> dict[str, float]:
