@@ -83,6 +83,7 @@ def stop_server(server, timeout: float) -> None:
 
 class _ThreadedServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True  # a stalled client never keeps the process alive
+    block_on_close = False  # server_close does not wait for connection threads
     request_queue_size = 128  # listen backlog; socketserver's 5 drops SYNs in a probe storm
     ssl_context: ssl.SSLContext | None = None
     max_connections = MAX_CONNECTIONS
@@ -102,14 +103,21 @@ class _ThreadedServer(ThreadingMixIn, WSGIServer):
             self.refused += 1
             self.shutdown_request(request)
             return
+        # ThreadingMixIn's own thread is unnamed until it runs; named here, from its start.
+        # No join at server_close (block_on_close is off): a stalled client must not hold
+        # up a bounded shutdown; the threads are daemons and end with their socket timeout.
+        thread = threading.Thread(
+            target=self.process_request_thread, args=(request, client_address),
+            name=f"aga-otel-{self.label}-conn", daemon=True,
+        )  # fmt: skip
         try:
-            super().process_request(request, client_address)
+            thread.start()
         except Exception:  # the thread could not start: give the slot back
             self.slots.release()
+            self.shutdown_request(request)
             raise
 
     def process_request_thread(self, request: socket.socket, client_address: Any) -> None:
-        threading.current_thread().name = f"aga-otel-{self.label}-conn"
         try:
             super().process_request_thread(request, client_address)
         finally:

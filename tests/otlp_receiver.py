@@ -152,6 +152,19 @@ class GrpcReceiver:
         self.server.stop(grace=None)
 
 
+class _NamedThreadingHTTPServer(ThreadingHTTPServer):
+    """Request threads named ``otlp-receiver-request`` from their start, so tests that list
+    the threads aga-otel starts can tell the receiver's apart."""
+
+    block_on_close = False
+
+    def process_request(self, request, client_address) -> None:
+        threading.Thread(
+            target=self.process_request_thread, args=(request, client_address),
+            name="otlp-receiver-request", daemon=True,
+        ).start()  # fmt: skip
+
+
 class HttpReceiver:
     def __init__(self) -> None:
         self.received = received = Received()
@@ -183,7 +196,7 @@ class HttpReceiver:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _NamedThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.endpoint = f"http://127.0.0.1:{self.port}"
