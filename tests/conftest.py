@@ -6,8 +6,10 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,23 @@ def get_json(port: int, path: str) -> tuple[int, dict]:
     """GET a JSON endpoint on 127.0.0.1:port: (status, decoded body), error codes included."""
     status, _, body = http_request(port, path)
     return status, json.loads(body)
+
+
+@pytest.fixture
+def busy_port():
+    """A loopback port another program holds (listening) for the whole test."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    yield s.getsockname()[1]
+    s.close()
+
+
+def wait_for(predicate, timeout: float = 10.0) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` s; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()

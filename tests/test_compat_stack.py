@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from conftest import wait_for
 from test_integration_support import isolated, scrape  # noqa: F401
 
 from aga_observability import (
@@ -29,15 +30,6 @@ pytestmark = pytest.mark.usefixtures("isolated")
 
 def otel_threads() -> set[str]:
     return {t.name for t in threading.enumerate() if t.name.startswith("aga-otel")}
-
-
-def wait_for(cond, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
 
 
 def emit_some(bus, hot: bool = False) -> None:

@@ -14,7 +14,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import http_request, local_config, simulate
+from conftest import http_request, local_config, simulate, wait_for
 
 from aga_otel import ConfigError, ObservabilityConfig
 from aga_otel.health import HealthMonitor
@@ -75,15 +75,6 @@ class Stream:
 
 def dashboard_threads() -> int:
     return sum(1 for t in threading.enumerate() if t.name == THREAD_NAME)
-
-
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 # --- routes ---------------------------------------------------------------------------------

@@ -151,16 +151,9 @@ def test_an_idle_tcp_client_does_not_delay_a_tls_scrape(plugin, make_stack, cert
         idle.close()
 
 
-def test_busy_port_degrades_with_the_bind_line(caplog):
-    blocker = socket.socket()
-    blocker.bind(("127.0.0.1", 0))
-    blocker.listen()
-    port = blocker.getsockname()[1]
-    try:
-        status = StatusBoard()
-        endpoint = PrometheusEndpoint(lambda: None, status, "127.0.0.1", port, fallback="x")
-        assert endpoint.start() is None
-        assert status.get("metrics.prometheus").status is Status.UNHEALTHY
-        assert any(f"could not bind 127.0.0.1:{port}" in r.getMessage() for r in caplog.records)
-    finally:
-        blocker.close()
+def test_busy_port_degrades_with_the_bind_line(caplog, busy_port):
+    status = StatusBoard()
+    endpoint = PrometheusEndpoint(lambda: None, status, "127.0.0.1", busy_port, fallback="x")
+    assert endpoint.start() is None
+    assert status.get("metrics.prometheus").status is Status.UNHEALTHY
+    assert any(f"could not bind 127.0.0.1:{busy_port}" in r.getMessage() for r in caplog.records)

@@ -4,22 +4,11 @@ still carries metrics — and never claims OTLP when OTLP is off."""
 from __future__ import annotations
 
 import logging
-import socket
 
-import pytest
 from conftest import local_config
 
 from aga_otel.contract import EventBus
 from aga_otel.exporters.otlp import other_metric_outputs
-
-
-@pytest.fixture
-def busy_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    s.listen(1)
-    yield s.getsockname()[1]
-    s.close()
 
 
 def bind_failure_line(make_stack, caplog, **config) -> str:

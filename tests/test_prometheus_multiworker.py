@@ -11,7 +11,6 @@ import json
 import multiprocessing
 import os
 import signal
-import socket
 import sys
 import time
 import urllib.request
@@ -206,16 +205,9 @@ def test_unusable_directory_degrades_only_the_merge(tmp_path, make_stack, caplog
     assert total(scrape(stack.prometheus.port), FORWARD) == sum(sim.totals.forward.values())
 
 
-def test_a_port_held_by_another_program_is_still_an_error(tmp_path, make_stack, caplog):
-    blocker = socket.socket()
-    blocker.bind(("127.0.0.1", 0))
-    blocker.listen()
-    port = blocker.getsockname()[1]
-    try:
-        config = local_config(prometheus_port=port, prometheus_multiprocess_dir=str(tmp_path))
-        stack = make_stack(EventBus(), config)
-        assert stack.status.get("metrics.prometheus").status.name == "UNHEALTHY"
-        assert any("could not bind" in r.getMessage() for r in caplog.records)
-        assert stack.worker_files.index == 0  # it still writes its file for a merging peer
-    finally:
-        blocker.close()
+def test_a_port_held_by_another_program_is_still_an_error(tmp_path, make_stack, caplog, busy_port):
+    config = local_config(prometheus_port=busy_port, prometheus_multiprocess_dir=str(tmp_path))
+    stack = make_stack(EventBus(), config)
+    assert stack.status.get("metrics.prometheus").status.name == "UNHEALTHY"
+    assert any("could not bind" in r.getMessage() for r in caplog.records)
+    assert stack.worker_files.index == 0  # it still writes its file for a merging peer

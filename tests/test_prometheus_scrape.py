@@ -1,6 +1,5 @@
 """The Prometheus endpoint: a real HTTP scrape parsed with prometheus_client's parser."""
 
-import socket
 import urllib.request
 
 import pytest
@@ -131,33 +130,28 @@ def test_names_are_the_same_scraped_directly_or_through_a_collector():
         assert collector_prometheus_name(spec) == spec.prometheus_name
 
 
-def test_port_in_use_gives_a_clear_error_and_the_rest_keeps_working(plugin, make_stack, caplog):
-    blocker = socket.socket()
-    blocker.bind(("127.0.0.1", 0))
-    blocker.listen()
-    port = blocker.getsockname()[1]
-    try:
-        reader = InMemoryMetricReader()
-        stack = make_stack(
-            plugin.event_bus, local_config(prometheus_port=port), metric_readers=[reader]
-        )
-        assert stack.prometheus.port is None
-        state = stack.status.get("metrics.prometheus")
-        assert state.status is Status.UNHEALTHY and str(port) in state.detail
-        assert any(
-            str(port) in r.getMessage() and "could not bind" in r.getMessage()
-            for r in caplog.records
-        )
-        simulate(plugin, steps=10)
-        stack.force_flush()
-        points = [
-            p
-            for rm in reader.get_metrics_data().resource_metrics
-            for sm in rm.scope_metrics
-            for m in sm.metrics
-            if m.name == sc.metric("events_received").name
-            for p in m.data.data_points
-        ]
-        assert points and points[0].value > 0
-    finally:
-        blocker.close()
+def test_port_in_use_gives_a_clear_error_and_the_rest_keeps_working(
+    plugin, make_stack, caplog, busy_port
+):
+    port = busy_port
+    reader = InMemoryMetricReader()
+    stack = make_stack(
+        plugin.event_bus, local_config(prometheus_port=port), metric_readers=[reader]
+    )
+    assert stack.prometheus.port is None
+    state = stack.status.get("metrics.prometheus")
+    assert state.status is Status.UNHEALTHY and str(port) in state.detail
+    assert any(
+        str(port) in r.getMessage() and "could not bind" in r.getMessage() for r in caplog.records
+    )
+    simulate(plugin, steps=10)
+    stack.force_flush()
+    points = [
+        p
+        for rm in reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == sc.metric("events_received").name
+        for p in m.data.data_points
+    ]
+    assert points and points[0].value > 0
