@@ -19,6 +19,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from aga_otel import semconv as sc
 from aga_otel._version import __version__
 from aga_otel.alerts import build_alert_manager
+from aga_otel.alerts.inputs import AlertInputs
 from aga_otel.bridge import EventBridge
 from aga_otel.config import ObservabilityConfig
 from aga_otel.exporters.multiprocess import merged_snapshot, start_worker_files
@@ -79,6 +80,7 @@ class ObservabilityStack:
         self.log_exporter: Any = None
         self.audit_storage: Any = None
         self.alert_manager: Any = None
+        self.alert_inputs: AlertInputs | None = None  # what the alert engine reads directly
         self.health: Any = None
         self.tracing: Any = None
         self.bridge: EventBridge | None = None
@@ -165,7 +167,13 @@ class ObservabilityStack:
             sinks, cfg.queue_size, self.status, capture_context=cfg.tracing_enabled,
             rare_queue_size=cfg.audit_queue_size,
         )  # fmt: skip
-        register_gauges(self.meter, lambda: self.plugin, recorder.activation, self.bridge.stats)
+        readings = register_gauges(
+            self.meter, lambda: self.plugin, recorder.activation, self.bridge.stats
+        )
+        self.alert_inputs = AlertInputs(
+            forward=recorder.forward, recorder=recorder, activation=recorder.activation,
+            readings=readings, bridge=self.bridge,
+        )  # fmt: skip
         # An idle process reuses its shared snapshot: no events, no collection work.
         bridge = self.bridge
         self.reader.set_change_token(lambda: bridge.handed_over)
@@ -192,6 +200,7 @@ class ObservabilityStack:
             ),
         )
         if self.alert_manager is not None and cfg.alert_enabled:
+            self.alert_manager.bind_inputs(self.alert_inputs)
             self.reader.add_consumer(self.alert_manager)
             self._route_alerts_to_logs()
         if cfg.health_enabled:

@@ -22,7 +22,7 @@ from aga_otel import semconv
 from aga_otel.alerts.lifecycle import RuleEvaluator
 from aga_otel.alerts.model import Alert, AlertState
 from aga_otel.alerts.signals import SIGNALS, evaluate, source_keys
-from aga_otel.alerts.snapshot import SnapshotHistory, snapshot_from
+from aga_otel.alerts.snapshot import Snapshot, SnapshotHistory, snapshot_from
 from aga_otel.alerts.webhook import WebhookChannel
 from aga_otel.config import AlertRuleConfig
 from aga_otel.status import StatusBoard
@@ -72,6 +72,7 @@ class AlertManager:
         self._counts = {"evaluations": 0, "evaluation_errors": 0, "callback_errors": 0}
         self._last_evaluation: float | None = None
         self._broken: set[str] = set()
+        self._inputs: Callable[[float], Snapshot] | None = None
         if webhook is not None:
             webhook.bind(self.firing)  # the alertmanager format re-sends what fires now
         status.register(COMPONENT, detail=f"{len(self._rules)} rules")
@@ -160,10 +161,37 @@ class AlertManager:
         """Evaluate every rule on this snapshot; never raises."""
         now = self._clock()
         try:
-            self._snapshots.add(snapshot_from(metrics, self._keys, now))
+            snap = snapshot_from(metrics, self._keys, now)
         except Exception as exc:
             self._evaluation_failed("snapshot", exc)
             return
+        self._evaluate(snap, now)
+
+    def bind_inputs(self, inputs: Callable[[float], Snapshot]) -> None:
+        """Read rule inputs with ``inputs(now)`` (an :class:`~aga_otel.alerts.inputs.AlertInputs`)
+        instead of picking them out of metric snapshots; see :meth:`evaluate_now`."""
+        self._inputs = inputs
+
+    def evaluate_now(self) -> bool:
+        """Evaluate every rule on inputs read from the components; never raises.
+
+        The consumer runner calls this instead of handing a snapshot; False when no inputs
+        are bound (the runner then hands a snapshot to :meth:`consume`).
+        """
+        inputs = self._inputs
+        if inputs is None:
+            return False
+        now = self._clock()
+        try:
+            snap = inputs(now)
+        except Exception as exc:
+            self._evaluation_failed("inputs", exc)
+            return True
+        self._evaluate(snap, now)
+        return True
+
+    def _evaluate(self, snap: Snapshot, now: float) -> None:
+        self._snapshots.add(snap)
         views: dict[float, Any] = {}
         failed = False
         with self._lock:

@@ -191,6 +191,23 @@ class HealthMonitor:
             return {}
 
     # --- MetricsConsumer ----------------------------------------------------------------------
+    def evaluate_now(self) -> bool:
+        """Refresh every check with the pipeline counters read from the bridge, not from a
+        metric snapshot (the same numbers, without a collection). False when the bridge's
+        stats lack them: the runner then hands a snapshot to :meth:`consume`."""
+        if self._closed:
+            return True
+        stats = self._safe_bridge_stats()
+        dropped = stats.get("dropped")
+        if "received" not in stats or not isinstance(dropped, Mapping):
+            return False
+        self._drops.observe_counts(
+            float(stats["received"]),
+            {r: float(dropped.get(r, 0)) for r in semconv.DROP_REASONS},
+        )
+        self._evaluate(0.0)
+        return True
+
     def consume(self, metrics: MetricsData) -> None:
         """Take one snapshot's counters and refresh every check (on the consumer thread)."""
         if self._closed:

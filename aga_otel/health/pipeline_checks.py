@@ -73,7 +73,10 @@ class DropRateTracker:
         """Record the counters of one cumulative snapshot (None: nothing recorded yet)."""
         if metrics is None:
             return
-        received, dropped = _read_counters(metrics)
+        self.observe_counts(*_read_counters(metrics))
+
+    def observe_counts(self, received: float, dropped: dict[str, float]) -> None:
+        """Record the counters as read from the bridge (what a snapshot's counters hold)."""
         now = self._clock()
         with self._lock:
             self._samples.append((now, received, dropped))

@@ -40,7 +40,9 @@ from aga_otel.mapping import MAX_LATENCY_US, MAX_VALUE, parse_forward
 from aga_otel.tracing.capture import SPAN_CONTEXT_ATTR
 
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
-_SPECS = (sc.BY_KEY["forward_duration"], sc.BY_KEY["gate_value"], sc.BY_KEY["entropy_value"])
+HISTOGRAM_KEYS = ("forward_duration", "gate_value", "entropy_value")
+_SPECS = tuple(sc.BY_KEY[k] for k in HISTOGRAM_KEYS)
+_HIST_SLOTS = ("dur", "gate", "ent")  # the _Layer attribute of each histogram key
 _DUR, _GATE, _ENT = (tuple(s.buckets or ()) for s in _SPECS)
 _INF = float("inf")
 _TIME_TYPES = (float, int)
@@ -202,6 +204,33 @@ class ForwardAggregator:
                 Metric(spec.name, spec.description, spec.unit, Histogram(points, _CUMULATIVE))
             )
         return metrics
+
+    def totals(self) -> dict[str, tuple]:
+        """The forward metrics summed over their layers, for consumers that need no labels.
+
+        ``{"forward": (count,)}`` and, per histogram key of :mod:`aga_otel.semconv`,
+        ``(bounds, bucket counts, count, sum, min, max)``; sums are added layer by layer, as
+        a reader of :meth:`produce`'s points adds them. Far cheaper than :meth:`produce`
+        (no data point objects): the alert engine reads these every evaluation. Empty
+        before data.
+        """
+        out: dict[str, tuple] = {}
+        with self._lock:
+            states = list(self._layers.values())
+            if not states:
+                return out
+            count = sum(st.applied + st.bypassed for st in states)
+            out["forward"] = (count,)
+            for key, bounds, which in zip(HISTOGRAM_KEYS, (_DUR, _GATE, _ENT), _HIST_SLOTS):
+                hists = [getattr(st, which) for st in states]
+                counts = [sum(col) for col in zip(*(h.counts for h in hists))]
+                total = 0.0
+                for h in hists:
+                    total += h.total
+                low = min(h.low for h in hists)
+                high = max(h.high for h in hists)
+                out[key] = (bounds, tuple(counts), count, total, low, high)
+        return out
 
     @property
     def layer_count(self) -> int:

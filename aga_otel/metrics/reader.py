@@ -275,7 +275,12 @@ class _ConsumerRunner:
                     now = time.time_ns()
                     data = self.reader.snapshot(timeout, self._exemplars_since)
                     self._exemplars_since = now
-                else:  # in-process consumers share one recent snapshot
+                else:
+                    # Alerts and health read their inputs from the components directly.
+                    direct = getattr(self.consumer, "evaluate_now", None)
+                    if direct is not None and direct():
+                        return
+                    # Other in-process consumers share one recent snapshot.
                     interval = float(self.consumer.interval)
                     data = self.reader.shared_snapshot(min(_SHARED_MAX_AGE, interval / 2), timeout)
                 if data is not None:

@@ -120,6 +120,7 @@ class MetricsRecorder:
         self._audit = create_instrument(meter, m["audit_operations"])
         self._score = create_instrument(meter, m["retrieval_score"])
         self._layer_attrs: dict[int, dict] = {}
+        self._retrieval_totals: tuple[int, int] | None = None  # (results, injected) once any
 
     def _attrs(self, layer: int) -> dict:
         a = self._layer_attrs.get(layer)
@@ -207,6 +208,12 @@ class MetricsRecorder:
         self._drops[sc.DROP_UNKNOWN_TYPE] += unknown
 
     def _flush(self, retrieval: dict, audit: Counter, scores: list[float]) -> None:
+        if retrieval:  # one tuple assignment: a reader on another thread sees both or neither
+            results, injected = self._retrieval_totals or (0, 0)
+            self._retrieval_totals = (
+                results + sum(r for _, r, _ in retrieval.values()),
+                injected + sum(i for _, _, i in retrieval.values()),
+            )
         for layer, (calls, results, injected) in retrieval.items():
             attrs = self._attrs(layer)
             self._retrieval.add(calls, attrs)
@@ -218,6 +225,10 @@ class MetricsRecorder:
             self._audit.add(
                 n, {sc.ATTR_OPERATION: operation, sc.ATTR_SUCCESS: "true" if success else "false"}
             )
+
+    def retrieval_totals(self) -> tuple[int, int] | None:
+        """``(results, injected)`` summed over every retrieval so far; None before the first."""
+        return self._retrieval_totals
 
     def shutdown(self, timeout: float) -> None:
         pass
