@@ -36,7 +36,7 @@ from aga_otel.health import build_health
 from aga_otel.live import attach_dashboard
 from aga_otel.logs import build_log_pipeline
 from aga_otel.metrics.app_provider import app_gauges_follow, app_metrics_meter
-from aga_otel.metrics.gauges import register_gauges, register_process_metrics
+from aga_otel.metrics.gauges import PluginReadings, register_gauges, register_process_metrics
 from aga_otel.metrics.reader import SharedMetricReader, feed_foreign_reader
 from aga_otel.metrics.recorder import MetricsRecorder, create_instrument
 from aga_otel.redaction import redact_text
@@ -56,7 +56,11 @@ class ObservabilityStack:
     ``meter_provider``: an application's own ``MeterProvider`` (the Instrumentor passes
     it): AGA's metrics are recorded into it too, per event on the worker (see
     :mod:`aga_otel.metrics.app_provider`), while aga-otel's private provider keeps feeding
-    the Prometheus endpoint, alerts and health.
+    the Prometheus endpoint, alerts and health. ``logger_provider`` / ``tracer_provider``:
+    the application's own; aga-otel's log records and spans are emitted there (the audit
+    trail and local log lines stay on aga-otel's own provider). An application provider
+    replaces aga-otel's own OTLP exporter of that signal, so nothing is exported twice, and
+    is never flushed or shut down by aga-otel.
     """
 
     def __init__(
@@ -68,6 +72,8 @@ class ObservabilityStack:
         metric_exporters: Sequence[MetricExporter] = (),
         metric_readers: Sequence[MetricReader] = (),
         meter_provider: Any = None,
+        logger_provider: Any = None,
+        tracer_provider: Any = None,
     ) -> None:
         config = config if config is not None else ObservabilityConfig()
         self.config = config.resolve(env=env)
@@ -88,6 +94,8 @@ class ObservabilityStack:
         self._extra_exporters = list(metric_exporters)
         self._extra_readers = list(metric_readers)
         self._app_meter_provider = meter_provider
+        self._app_logger_provider = logger_provider
+        self._app_tracer_provider = tracer_provider
         self._lock = threading.RLock()
         self._started = False
         self._stopped = False
@@ -148,17 +156,25 @@ class ObservabilityStack:
             sinks.append(
                 MetricsRecorder(app_meter, cfg.per_layer_attributes, cfg.max_layers, per_event=True)
             )
+        # The bound plugin's model_type for records and spans (read on the worker, cached).
+        model = PluginReadings(lambda: self.plugin).model
         # The log pipeline always exists: audit events reach the audit trail even when
         # log records are off.
         self.log_exporter = _optional_component(
-            "logs", self.status, lambda: build_log_pipeline(cfg, self.status, self.resource)
-        )
+            "logs", self.status, lambda: build_log_pipeline(
+                cfg, self.status, self.resource, app_provider=self._app_logger_provider,
+                model=model,
+            ),
+        )  # fmt: skip
         if self.log_exporter is not None:
             sinks.append(self.log_exporter)
             self.audit_storage = self.log_exporter.audit_store
         self.tracing = _optional_component(
-            "traces", self.status, lambda: build_tracing(cfg, self.status, self.resource)
-        )
+            "traces", self.status, lambda: build_tracing(
+                cfg, self.status, self.resource, app_provider=self._app_tracer_provider,
+                model=model,
+            ),
+        )  # fmt: skip
         if self.tracing is not None:
             sinks.append(self.tracing)
         self.bridge = EventBridge(
@@ -246,7 +262,8 @@ class ObservabilityStack:
             reader.add_consumer(
                 ExporterConsumer(f"custom{i}", exporter, cfg.export_interval, self.status, failures)
             )
-        if signal_enabled(cfg, "metrics"):
+        # The application's MeterProvider exports AGA's metrics: no second OTLP push of ours.
+        if signal_enabled(cfg, "metrics") and self._app_meter_provider is None:
             try:
                 exporter = create_metric_exporter(cfg)
             except Exception as exc:
@@ -351,7 +368,9 @@ class ObservabilityStack:
         if self.prometheus is not None and self.prometheus.port is not None:
             host = self.prometheus.host if self.prometheus.host != "0.0.0.0" else "localhost"
             parts.append(f"metrics http://{host}:{self.prometheus.port}/metrics")
-        if signal_enabled(self.config, "metrics"):
+        if self._app_meter_provider is not None:
+            parts.append("the application's MeterProvider")
+        elif signal_enabled(self.config, "metrics"):
             parts.append(f"OTLP/{signal_setting(self.config, 'metrics', 'protocol')} push")
         return ", ".join(parts) or "no metrics endpoint"
 
