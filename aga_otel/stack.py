@@ -36,7 +36,7 @@ from aga_otel.health import build_health
 from aga_otel.live import attach_dashboard
 from aga_otel.logs import build_log_pipeline
 from aga_otel.metrics.app_provider import app_gauges_follow, app_metrics_meter
-from aga_otel.metrics.gauges import PluginReadings, register_gauges, register_process_metrics
+from aga_otel.metrics.gauges import register_gauges, register_process_metrics
 from aga_otel.metrics.reader import SharedMetricReader, feed_foreign_reader
 from aga_otel.metrics.recorder import MetricsRecorder, create_instrument
 from aga_otel.redaction import redact_text
@@ -56,11 +56,10 @@ class ObservabilityStack:
     ``meter_provider``: an application's own ``MeterProvider`` (the Instrumentor passes
     it): AGA's metrics are recorded into it too, per event on the worker (see
     :mod:`aga_otel.metrics.app_provider`), while aga-otel's private provider keeps feeding
-    the Prometheus endpoint, alerts and health. ``logger_provider`` / ``tracer_provider``:
-    the application's own; aga-otel's log records and spans are emitted there (the audit
-    trail and local log lines stay on aga-otel's own provider). An application provider
-    replaces aga-otel's own OTLP exporter of that signal, so nothing is exported twice, and
-    is never flushed or shut down by aga-otel.
+    the Prometheus endpoint, alerts and health. ``logger_provider``/``tracer_provider``: the
+    application's own, which carry aga-otel's log records and spans (the audit trail and
+    local log lines stay on aga-otel's provider). An application provider replaces aga-otel's
+    OTLP exporter of its signal (no double export) and is never flushed or shut down here.
     """
 
     def __init__(
@@ -91,11 +90,11 @@ class ObservabilityStack:
         self.meter_provider: MeterProvider | None = None
         self.reader: SharedMetricReader | None = None
         self.resource: Resource | None = None
+        self._readings: Any = None  # the gauges' plugin readings (cached get_diagnostics)
         self._extra_exporters = list(metric_exporters)
         self._extra_readers = list(metric_readers)
         self._app_meter_provider = meter_provider
-        self._app_logger_provider = logger_provider
-        self._app_tracer_provider = tracer_provider
+        self._app_logger, self._app_tracer = logger_provider, tracer_provider
         self._lock = threading.RLock()
         self._started = False
         self._stopped = False
@@ -156,32 +155,23 @@ class ObservabilityStack:
             sinks.append(
                 MetricsRecorder(app_meter, cfg.per_layer_attributes, cfg.max_layers, per_event=True)
             )
-        # The bound plugin's model_type for records and spans (read on the worker, cached).
-        model = PluginReadings(lambda: self.plugin).model
         # The log pipeline always exists: audit events reach the audit trail even when
         # log records are off.
-        self.log_exporter = _optional_component(
-            "logs", self.status, lambda: build_log_pipeline(
-                cfg, self.status, self.resource, app_provider=self._app_logger_provider,
-                model=model,
-            ),
-        )  # fmt: skip
+        self.log_exporter = _optional_component("logs", self.status, lambda: build_log_pipeline(
+            cfg, self.status, self.resource, app_provider=self._app_logger, model=self._model))  # fmt: skip
         if self.log_exporter is not None:
             sinks.append(self.log_exporter)
             self.audit_storage = self.log_exporter.audit_store
-        self.tracing = _optional_component(
-            "traces", self.status, lambda: build_tracing(
-                cfg, self.status, self.resource, app_provider=self._app_tracer_provider,
-                model=model,
-            ),
-        )  # fmt: skip
+        self.tracing = _optional_component("traces", self.status, lambda: build_tracing(
+            cfg, self.status, self.resource, app_provider=self._app_tracer, model=self._model))  # fmt: skip
         if self.tracing is not None:
             sinks.append(self.tracing)
         self.bridge = EventBridge(
             sinks, cfg.queue_size, self.status, capture_context=cfg.tracing_enabled,
             rare_queue_size=cfg.audit_queue_size,
         )  # fmt: skip
-        register_gauges(self.meter, lambda: self.plugin, recorder.activation, self.bridge.stats)
+        plugin, stats = (lambda: self.plugin), self.bridge.stats
+        self._readings = register_gauges(self.meter, plugin, recorder.activation, stats)
         # An idle process reuses its shared snapshot: no events, no collection work.
         bridge = self.bridge
         self.reader.set_change_token(lambda: bridge.handed_over)
@@ -276,6 +266,10 @@ class ObservabilityStack:
                     cfg.temporality_preference, signal_setting(cfg, "metrics", "timeout"),
                     target=signal_endpoint(cfg, "metrics") or "default OTLP endpoint",
                 ))  # fmt: skip
+
+    def _model(self) -> str | None:
+        """The bound plugin's ``model_type`` for records and spans (the gauges' cached read)."""
+        return None if self._readings is None else self._readings.model()
 
     def bind_plugin(self, plugin: Any) -> None:
         """Make plugin-backed gauges and health checks real (they report nothing before)."""
