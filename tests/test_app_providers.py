@@ -182,3 +182,28 @@ def test_model_type_on_otlp_records_spans_and_json_lines(make_stack, tmp_path):
         lines = read_json_lines(tmp_path / "aga.log")
         models = [line["attributes"].get(sc.A_MODEL_TYPE) for line in lines]
         assert Counter(models) == {MODEL: 2, None: 2}
+
+
+class RefusingProcessor(SimpleLogRecordProcessor):
+    """An application processor that raises on every record."""
+
+    def on_emit(self, log_record) -> None:
+        raise RuntimeError("the application's processor is broken")
+
+
+def test_a_failing_app_provider_degrades_only_its_own_status(make_stack, tmp_path):
+    provider = LoggerProvider()
+    provider.add_log_record_processor(RefusingProcessor(InMemoryLogRecordExporter()))
+    plugin = SimulatedPlugin()
+    config = local_config(log_enabled=True, log_file=str(tmp_path / "aga.log"),
+                          audit_storage_backend="sqlite",
+                          audit_storage_path=str(tmp_path / "audit.db"))  # fmt: skip
+    stack = make_stack(plugin.event_bus, config, logger_provider=provider)
+    emit_retrieval_and_audit(plugin)
+    assert stack.force_flush()
+    stats = stack.get_stats()
+    assert stats["logs"]["app_errors"] == 2 and stats["logs"]["errors"] == 0
+    assert stats["components"]["logs.app"]["status"] == "degraded"
+    assert len(stack.audit_storage.query(operation="register")) == 1  # the trail is intact
+    assert len(read_json_lines(tmp_path / "aga.log")) == 2  # and the local lines
+    provider.shutdown()

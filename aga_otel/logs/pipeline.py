@@ -61,6 +61,7 @@ logger = logging.getLogger(__name__)
 _NO_SPAN = trace.set_span_in_context(trace.INVALID_SPAN, Context())
 _EXPORT_QUEUE = 8192  # records waiting per exporter before the batch processor drops
 SCOPE_NAME = "aga_otel.logs"
+APP_COMPONENT = "logs.app"  # status of the records handed to an application's provider
 
 
 class LogPipeline:
@@ -109,7 +110,9 @@ class LogPipeline:
         # No output configured → nothing but audit events is worth building.
         self.logs_on = any(o is not None for o in (self.otlp, self.local, self._app_logger))
         self._logger = self.logger_provider.get_logger(SCOPE_NAME, __version__)
-        self.emitted = self.app_emitted = self.filtered = self.malformed = self.errors = 0
+        self.emitted = self.app_emitted = self.app_errors = self.filtered = self.malformed = (
+            self.errors
+        ) = 0
         self._shut = False
         self.audit_writer.start()
 
@@ -204,8 +207,18 @@ class LogPipeline:
             self.emitted += 1
         if app is not None and spec.severity >= self.min_severity:
             # A record of its own: the SDK wraps (and processors may change) what it is given.
-            app.emit(_record(spec, context, observed))
-            self.app_emitted += 1
+            try:
+                app.emit(_record(spec, context, observed))
+                self.app_emitted += 1
+            except Exception as exc:  # the application's processors: ours are done already
+                self._app_failed(exc)
+
+    def _app_failed(self, exc: Exception) -> None:
+        self.app_errors += 1
+        if self.app_errors == 1:
+            reason = redact_text(f"{type(exc).__name__}: {exc}")
+            logger.error("aga-otel: the application's LoggerProvider refused a record: %s", reason)
+            self.status.failure(APP_COMPONENT, f"emit failed: {reason}")
 
     def record_alert(self, alert: Any) -> None:
         """An alert transition (firing or resolved) → one ``aga.alert`` log record.
@@ -260,6 +273,7 @@ class LogPipeline:
         out: dict[str, Any] = {
             "records_emitted": self.emitted,
             "app_records_emitted": self.app_emitted,
+            "app_errors": self.app_errors,
             "filtered": self.filtered,
             "malformed": self.malformed,
             "errors": self.errors,
