@@ -39,6 +39,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+BATCH_TO_RECEIVER = """
+  processors:
+    - batch:
+        schedule_delay: 200
+        exporter:
+          otlp_grpc:
+            endpoint: {endpoint}"""
 DECLARATIVE = """
 file_format: "1.0"
 resource:
@@ -54,20 +61,8 @@ meter_provider:
         exporter:
           otlp_grpc:
             endpoint: {endpoint}
-logger_provider:
-  processors:
-    - batch:
-        schedule_delay: 200
-        exporter:
-          otlp_grpc:
-            endpoint: {endpoint}
-tracer_provider:
-  processors:
-    - batch:
-        schedule_delay: 200
-        exporter:
-          otlp_grpc:
-            endpoint: {endpoint}
+logger_provider:{batch_to_receiver}
+tracer_provider:{batch_to_receiver}
 instrumentation/development:
   python:
     aga:
@@ -89,7 +84,12 @@ def test_opentelemetry_instrument_with_a_declarative_config_file(tmp_path):
     health_port = free_port()
     with GrpcReceiver() as rx:
         config = tmp_path / "otel.yaml"
-        config.write_text(DECLARATIVE.format(endpoint=rx.endpoint, health_port=health_port))
+        batch = BATCH_TO_RECEIVER.format(endpoint=rx.endpoint)
+        config.write_text(
+            DECLARATIVE.format(
+                endpoint=rx.endpoint, health_port=health_port, batch_to_receiver=batch
+            )
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGA_OTEL"))}
         env.update(
             OTEL_CONFIG_FILE=str(config),
