@@ -110,9 +110,8 @@ class LogPipeline:
         # No output configured → nothing but audit events is worth building.
         self.logs_on = any(o is not None for o in (self.otlp, self.local, self._app_logger))
         self._logger = self.logger_provider.get_logger(SCOPE_NAME, __version__)
-        self.emitted = self.app_emitted = self.app_errors = self.filtered = self.malformed = (
-            self.errors
-        ) = 0
+        self.emitted = self.filtered = self.malformed = self.errors = 0
+        self.app_emitted = self.app_errors = 0  # records handed to the application's provider
         self._shut = False
         self.audit_writer.start()
 
