@@ -17,15 +17,20 @@ Declarative configuration carries them in ``instrumentation/development: python:
 
 How plugins are found: aga-core's own hook (``AGAPlugin.__init__`` calls
 ``setup_observability``) reaches every future plugin, and builds the process's one stack
-with the Instrumentor's settings and meter provider; plugins present before ``instrument()``
+with the Instrumentor's settings and providers; plugins present before ``instrument()``
 already joined a stack through that hook, which is rebuilt with the new settings, its buses
 and bound plugin carried over. So there is never a second stack.
 
-Providers: AGA's metrics go through the application's ``MeterProvider`` (the one passed, else
-the global one when it is an SDK provider), recorded per event on aga-otel's worker; aga-otel
-keeps its private provider for the Prometheus endpoint, alerts and health. Log records and
-spans still go through aga-otel's own pipelines (their OTLP settings); ``logger_provider``
-and ``tracer_provider`` are accepted and reported as not used yet.
+Providers: each of ``meter_provider``, ``logger_provider`` and ``tracer_provider`` is the one
+passed, else the global one when it is the SDK's. AGA's metrics are recorded through the
+application's ``MeterProvider`` per event on aga-otel's worker; aga-otel keeps its private
+meter provider for the Prometheus endpoint, alerts and health. Log records (scope
+``aga_otel.logs``) are emitted on the application's ``LoggerProvider``, and spans (with
+``tracing_enabled``; scope ``aga_otel.tracing``) on its ``TracerProvider``, from the same
+worker; the audit trail and local log lines stay on aga-otel's own logger provider. An
+application provider replaces aga-otel's own OTLP exporter of its signal (nothing is
+exported twice), and aga-otel never flushes or shuts it down: ``uninstrument()`` stops
+aga-otel's stack only.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from aga_otel.config import ConfigError, ObservabilityConfig
 __all__ = ["AgaInstrumentor", "AgaInstrumentationConfiguration"]
 
 logger = logging.getLogger("aga_otel.instrumentation")
+PROVIDERS = ("meter_provider", "logger_provider", "tracer_provider")
 
 # Every ObservabilityConfig field, optional: the SDK's declarative configuration builds
 # this from the file's ``aga:`` mapping (an unknown name is rejected there) and passes the
@@ -53,13 +59,21 @@ AgaInstrumentationConfiguration = dataclasses.make_dataclass(
 )
 
 
-def _global_sdk_meter_provider() -> Any:
-    """The global MeterProvider if it is the SDK's (unset, it is the API's no-op proxy)."""
-    from opentelemetry import metrics
+def _global_sdk_providers() -> dict[str, Any]:
+    """The global meter, logger and tracer providers that are the SDK's (an unset one is the
+    API's proxy or no-op: None, so aga-otel's own pipeline carries that signal)."""
+    from opentelemetry import metrics, trace
     from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
 
-    provider = metrics.get_meter_provider()
-    return provider if isinstance(provider, MeterProvider) else None
+    from aga_otel.logs._sdk import LoggerProvider, get_logger_provider
+
+    found = {
+        "meter_provider": (metrics.get_meter_provider(), MeterProvider),
+        "logger_provider": (get_logger_provider(), LoggerProvider),
+        "tracer_provider": (trace.get_tracer_provider(), TracerProvider),
+    }
+    return {k: p if isinstance(p, sdk_type) else None for k, (p, sdk_type) in found.items()}
 
 
 class AgaInstrumentor(BaseInstrumentor):
@@ -73,23 +87,18 @@ class AgaInstrumentor(BaseInstrumentor):
         return ()
 
     def _instrument(self, **kwargs: Any) -> None:
-        meter_provider = kwargs.pop("meter_provider", None)
-        unused = [k for k in ("logger_provider", "tracer_provider") if kwargs.pop(k, None)]
+        given = {k: kwargs.pop(k, None) for k in PROVIDERS}
         settings = {k: v for k, v in kwargs.items() if v is not None}
         try:
             ObservabilityConfig.from_dict(settings)  # fail here, with the field named
         except ConfigError as exc:
             logger.error("aga-otel: instrumentation stayed off: %s", exc)
             return
-        if meter_provider is None:
-            meter_provider = _global_sdk_meter_provider()
-        if unused:
-            logger.info(
-                "aga-otel: %s not used: log records and spans go through aga-otel's own "
-                "pipelines (their otlp_* settings)", " and ".join(unused),
-            )  # fmt: skip
+        if None in given.values():
+            defaults = _global_sdk_providers()
+            given = {k: defaults[k] if p is None else p for k, p in given.items()}
         try:
-            integration.instrument(settings, meter_provider)
+            integration.instrument(settings, **given)
         except Exception as exc:  # the auto-loader re-raises: never stop the application
             logger.error("aga-otel: instrumentation failed: %s: %s", type(exc).__name__, exc)
 

@@ -61,8 +61,9 @@ _stack: Any = None  # the process-wide ObservabilityStack, or None
 _buses: list[Any] = []  # buses subscribed to _stack, compared by identity
 _atexit_registered = False
 _aga_config: Any = None  # what the first setup was given (a rebuild maps it again)
-# Set by AgaInstrumentor.instrument(): (explicit settings, the application's MeterProvider).
-_instrumented: tuple[dict[str, Any], Any] | None = None
+# Set by AgaInstrumentor.instrument(): (explicit settings, the application's providers as
+# ObservabilityStack keyword arguments: meter_provider, logger_provider, tracer_provider).
+_instrumented: tuple[dict[str, Any], dict[str, Any]] | None = None
 
 
 def _reset_lock_in_child() -> None:
@@ -101,14 +102,14 @@ def resolve_config(aga_config: Any, env: Mapping[str, str] | None = None) -> Obs
     return to_observability_config(aga_config).resolve(env=env, config_file=path)
 
 
-def _wanted(aga_config: Any, env: Mapping[str, str] | None) -> tuple[ObservabilityConfig, Any]:
-    """The configuration and application MeterProvider a stack is built with now: the
+def _wanted(aga_config: Any, env: Mapping[str, str] | None) -> tuple[ObservabilityConfig, dict]:
+    """The configuration and application providers a stack is built with now: the
     Instrumentor's settings (if instrumented) win over every other source."""
     config = resolve_config(aga_config, env)
     if _instrumented is None:
-        return config, None
-    settings, meter_provider = _instrumented
-    return (config.replace(**settings) if settings else config), meter_provider
+        return config, {}
+    settings, providers = _instrumented
+    return (config.replace(**settings) if settings else config), providers
 
 
 def setup_observability(
@@ -144,7 +145,7 @@ def _setup_locked(event_bus: Any, aga_config: Any, env: Mapping[str, str] | None
     if _stack is not None:
         return _join_existing(event_bus, aga_config, env)
     global _aga_config
-    config, meter_provider = _wanted(aga_config, env)
+    config, providers = _wanted(aga_config, env)
     if not config.enabled:
         logger.info(
             "aga-otel: observability stayed off: disabled by configuration "
@@ -153,7 +154,7 @@ def _setup_locked(event_bus: Any, aga_config: Any, env: Mapping[str, str] | None
         return None
     from aga_otel.stack import ObservabilityStack  # heavy SDK imports only when enabled
 
-    stack = ObservabilityStack(event_bus, config, env=env, meter_provider=meter_provider)
+    stack = ObservabilityStack(event_bus, config, env=env, **providers)
     try:
         stack.start()
     except Exception:
@@ -204,12 +205,20 @@ def _config_difference(first: ObservabilityConfig, second: ObservabilityConfig) 
     return ", ".join(diffs)
 
 
-def instrument(settings: dict[str, Any], meter_provider: Any = None) -> None:
-    """Record the Instrumentor's settings and provider for the process's stack; a stack
-    already running (plugins built before) is rebuilt with them, its buses and plugin kept."""
+def instrument(
+    settings: dict[str, Any],
+    meter_provider: Any = None,
+    logger_provider: Any = None,
+    tracer_provider: Any = None,
+) -> None:
+    """Record the Instrumentor's settings and the application's providers for the process's
+    stack; a stack already running (plugins built before) is rebuilt with them, its buses
+    and plugin kept."""
     global _instrumented
+    providers = {"meter_provider": meter_provider, "logger_provider": logger_provider,
+                 "tracer_provider": tracer_provider}  # fmt: skip
     with _lock:
-        _instrumented = (dict(settings), meter_provider)
+        _instrumented = (dict(settings), providers)
         if _stack is not None:
             _rebuild_locked()
 

@@ -245,6 +245,9 @@ FACT_OPERATIONS = frozenset(
 # --- series Prometheus itself writes (dashboards and rules read them; aga-otel never does) --
 PROM_UP = "up"  # 1 when the last scrape of a target succeeded
 PROM_ALERTS = "ALERTS"  # one series per pending/firing alert of Prometheus's rules
+# The resource as an info series, written by aga-otel's endpoint and the Collector's
+# prometheus exporter alike (its ``model`` label: the ``model`` resource attribute).
+PROM_TARGET_INFO = "target_info"
 
 # --- log record and span names (never metric attributes: ids and values may appear) ---------
 # A record's event_name is the prefix plus the contract event type (``aga.forward`` …).
@@ -274,6 +277,9 @@ A_SUCCESS = "aga.audit.success"
 A_ERROR = "aga.audit.error"
 A_DETAILS = "aga.audit.details"  # canonical JSON text of the sanitised details
 A_MALFORMED = "aga.event.malformed"
+# The bound plugin's model_type (what aga_model_info{model} reports), on every log record
+# and span while a plugin with a model is bound.
+A_MODEL_TYPE = "aga.model.type"
 
 # Trace-context capture: the side attribute through which the bridge hands sinks the
 # emitter's SpanContext (aga_otel.tracing.capture sets it on the worker thread; the

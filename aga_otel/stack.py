@@ -57,7 +57,10 @@ class ObservabilityStack:
     ``meter_provider``: an application's own ``MeterProvider`` (the Instrumentor passes
     it): AGA's metrics are recorded into it too, per event on the worker (see
     :mod:`aga_otel.metrics.app_provider`), while aga-otel's private provider keeps feeding
-    the Prometheus endpoint, alerts and health.
+    the Prometheus endpoint, alerts and health. ``logger_provider``/``tracer_provider``: the
+    application's own, which carry aga-otel's log records and spans (the audit trail and
+    local log lines stay on aga-otel's provider). An application provider replaces aga-otel's
+    OTLP exporter of its signal (no double export) and is never flushed or shut down here.
     """
 
     def __init__(
@@ -69,6 +72,8 @@ class ObservabilityStack:
         metric_exporters: Sequence[MetricExporter] = (),
         metric_readers: Sequence[MetricReader] = (),
         meter_provider: Any = None,
+        logger_provider: Any = None,
+        tracer_provider: Any = None,
     ) -> None:
         config = config if config is not None else ObservabilityConfig()
         self.config = config.resolve(env=env)
@@ -87,9 +92,11 @@ class ObservabilityStack:
         self.meter_provider: MeterProvider | None = None
         self.reader: SharedMetricReader | None = None
         self.resource: Resource | None = None
+        self._readings: Any = None  # the gauges' plugin readings (cached get_diagnostics)
         self._extra_exporters = list(metric_exporters)
         self._extra_readers = list(metric_readers)
         self._app_meter_provider = meter_provider
+        self._app_logger, self._app_tracer = logger_provider, tracer_provider
         self._lock = threading.RLock()
         self._started = False
         self._stopped = False
@@ -152,27 +159,24 @@ class ObservabilityStack:
             )
         # The log pipeline always exists: audit events reach the audit trail even when
         # log records are off.
-        self.log_exporter = _optional_component(
-            "logs", self.status, lambda: build_log_pipeline(cfg, self.status, self.resource)
-        )
+        self.log_exporter = _optional_component("logs", self.status, lambda: build_log_pipeline(
+            cfg, self.status, self.resource, app_provider=self._app_logger, model=self._model))  # fmt: skip
         if self.log_exporter is not None:
             sinks.append(self.log_exporter)
             self.audit_storage = self.log_exporter.audit_store
-        self.tracing = _optional_component(
-            "traces", self.status, lambda: build_tracing(cfg, self.status, self.resource)
-        )
+        self.tracing = _optional_component("traces", self.status, lambda: build_tracing(
+            cfg, self.status, self.resource, app_provider=self._app_tracer, model=self._model))  # fmt: skip
         if self.tracing is not None:
             sinks.append(self.tracing)
         self.bridge = EventBridge(
             sinks, cfg.queue_size, self.status, capture_context=cfg.tracing_enabled,
             rare_queue_size=cfg.audit_queue_size,
         )  # fmt: skip
-        readings = register_gauges(
-            self.meter, lambda: self.plugin, recorder.activation, self.bridge.stats
-        )
+        plugin, stats = (lambda: self.plugin), self.bridge.stats
+        self._readings = register_gauges(self.meter, plugin, recorder.activation, stats)
         self.alert_inputs = AlertInputs(
             forward=recorder.forward, recorder=recorder, activation=recorder.activation,
-            readings=readings, bridge=self.bridge,
+            readings=self._readings, bridge=self.bridge,
         )  # fmt: skip
         # An idle process reuses its shared snapshot: no events, no collection work.
         bridge = self.bridge
@@ -190,7 +194,8 @@ class ObservabilityStack:
         self.bridge.start()
 
     def _start_local_consumers(self, child: bool) -> None:
-        """Alerts and health read the shared reader's snapshots (no reader of their own)."""
+        """Alerts and health run on the shared reader's schedule and read their inputs from
+        the components (no reader of their own, no collection)."""
         cfg = self.config
         self.alert_manager = _optional_component(
             "alerts",
@@ -255,7 +260,8 @@ class ObservabilityStack:
             reader.add_consumer(
                 ExporterConsumer(f"custom{i}", exporter, cfg.export_interval, self.status, failures)
             )
-        if signal_enabled(cfg, "metrics"):
+        # The application's MeterProvider exports AGA's metrics: no second OTLP push of ours.
+        if signal_enabled(cfg, "metrics") and self._app_meter_provider is None:
             try:
                 exporter = create_metric_exporter(cfg)
             except Exception as exc:
@@ -268,6 +274,10 @@ class ObservabilityStack:
                     cfg.temporality_preference, signal_setting(cfg, "metrics", "timeout"),
                     target=signal_endpoint(cfg, "metrics") or "default OTLP endpoint",
                 ))  # fmt: skip
+
+    def _model(self) -> str | None:
+        """The bound plugin's ``model_type`` for records and spans (the gauges' cached read)."""
+        return None if self._readings is None else self._readings.model()
 
     def bind_plugin(self, plugin: Any) -> None:
         """Make plugin-backed gauges and health checks real (they report nothing before)."""
@@ -360,7 +370,9 @@ class ObservabilityStack:
         if self.prometheus is not None and self.prometheus.port is not None:
             host = self.prometheus.host if self.prometheus.host != "0.0.0.0" else "localhost"
             parts.append(f"metrics http://{host}:{self.prometheus.port}/metrics")
-        if signal_enabled(self.config, "metrics"):
+        if self._app_meter_provider is not None:
+            parts.append("the application's MeterProvider")
+        elif signal_enabled(self.config, "metrics"):
             parts.append(f"OTLP/{signal_setting(self.config, 'metrics', 'protocol')} push")
         return ", ".join(parts) or "no metrics endpoint"
 

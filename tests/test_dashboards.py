@@ -19,7 +19,15 @@ from aga_otel.dashboards import (
     iter_queries,
     render,
 )
-from aga_otel.dashboards.aga import ALERTMANAGER_UID, FILTER, FILTERS, JAEGER_UID, slo_steps
+from aga_otel.dashboards.aga import (
+    ALERTMANAGER_UID,
+    FILTER,
+    FILTERS,
+    JAEGER_UID,
+    MODEL_MATCHER,
+    Names,
+    slo_steps,
+)
 from aga_otel.dashboards.cli import run
 from aga_otel.dashboards.promql import expand, family, metric_names
 
@@ -99,6 +107,32 @@ def test_filter_variables_default_to_match_all(board):
     assert {label for _, _, label in FILTERS} == {"job", "instance"}
 
 
+def test_model_variable_reads_both_model_series(board):
+    variables = [v["name"] for v in board["templating"]["list"]]
+    assert variables == ["datasource", "job", "instance", "model"]  # model: the last filter
+    var = board["templating"]["list"][-1]
+    assert var["includeAll"] and var["allValue"] == ".*" and var["current"]["value"] == ["$__all"]
+    assert var["query"]["query"] == (
+        f'label_values({{__name__=~"{semconv.prom("model_info")}|{semconv.PROM_TARGET_INFO}", '
+        f"{FILTER}}}, {semconv.ATTR_MODEL})"
+    )
+
+
+def test_every_aga_query_is_joined_to_the_model(board):
+    """Every query and annotation over aga-otel's series keeps only the selected models'
+    instances; those over Prometheus's own series (``up``, ``ALERTS``) are not joined."""
+    join = Names().of_model
+    assert join.startswith("and on(job, instance) (") and MODEL_MATCHER in join
+    own = {semconv.PROM_UP, semconv.PROM_ALERTS}
+    for title, expr in [*iter_queries(board), *iter_annotations(board)]:
+        if metric_names(expr) & own:
+            assert join not in expr, title
+        else:
+            # once per selector of an AGA metric (a ratio joins both sides)
+            selectors = re.findall(r"aga_\w+\{", expr.replace(join, ""))
+            assert expr.count(join) == len(selectors) > 0, title
+
+
 def test_every_selector_carries_every_filter(board):
     for title, expr in [*iter_queries(board), *iter_annotations(board)]:
         selectors = re.findall(r"[A-Za-z_:]+\{[^}]*\}", expr)
@@ -141,14 +175,15 @@ def test_units_match_the_metric(board):
 def test_queries_only_name_metrics_of_the_table(board):
     families = {m.prometheus_name for m in semconv.METRICS}
     families |= {semconv.PROM_UP, semconv.PROM_ALERTS}  # written by Prometheus itself
+    families.add(semconv.PROM_TARGET_INFO)  # the resource, for the model join
     used = set()
     for title, expr in [*iter_queries(board), *iter_annotations(board)]:
         for name in metric_names(expr):
             fam = family(name, families)
             assert fam, f"{title}: {name} is not in aga_otel.semconv.METRICS"
             used.add(fam)
-    # every metric of the table is on the dashboard, except the info metrics (labels only)
-    assert families - used == {semconv.prom("build_info"), semconv.prom("model_info")}
+    # every metric of the table is on the dashboard, except build info (labels only)
+    assert families - used == {semconv.prom("build_info")}
 
 
 def test_required_panels_present(board):

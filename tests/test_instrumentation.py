@@ -39,6 +39,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+BATCH_TO_RECEIVER = """
+  processors:
+    - batch:
+        schedule_delay: 200
+        exporter:
+          otlp_grpc:
+            endpoint: {endpoint}"""
 DECLARATIVE = """
 file_format: "1.0"
 resource:
@@ -54,9 +61,12 @@ meter_provider:
         exporter:
           otlp_grpc:
             endpoint: {endpoint}
+logger_provider:{batch_to_receiver}
+tracer_provider:{batch_to_receiver}
 instrumentation/development:
   python:
     aga:
+      tracing_enabled: true
       health_port: {health_port}
       health_host: 127.0.0.1
       prometheus_enabled: false
@@ -74,10 +84,18 @@ def test_opentelemetry_instrument_with_a_declarative_config_file(tmp_path):
     health_port = free_port()
     with GrpcReceiver() as rx:
         config = tmp_path / "otel.yaml"
-        config.write_text(DECLARATIVE.format(endpoint=rx.endpoint, health_port=health_port))
+        batch = BATCH_TO_RECEIVER.format(endpoint=rx.endpoint)
+        config.write_text(
+            DECLARATIVE.format(
+                endpoint=rx.endpoint, health_port=health_port, batch_to_receiver=batch
+            )
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGA_OTEL"))}
         env.update(
             OTEL_CONFIG_FILE=str(config),
+            # aga-otel's own OTLP exporters would push here too: the application's
+            # providers must replace them (each record, span and point arrives once).
+            OTEL_EXPORTER_OTLP_ENDPOINT=rx.endpoint,
             AGA_TEST_HEALTH_PORT=str(health_port),
             PYTHONPATH=os.pathsep.join([str(FIXTURES), env.get("PYTHONPATH", "")]),
         )
@@ -96,8 +114,38 @@ def test_opentelemetry_instrument_with_a_declarative_config_file(tmp_path):
         assert sum(p.as_int for p in forward) == 40 * 2 + 40  # both plugins' buses
         (info,) = got.metric_points(sc.metric("model_info").name)
         assert attrs(info.attributes) == {"model": "fixture-llama"}
-        resource = attrs(got.resources("metrics")[0].attributes)
-        assert resource["service.name"] == "decl-app" and resource["model"] == "decl-model"
+        for signal in ("metrics", "logs", "traces"):  # the file's resource, nothing else
+            got.wait_for(signal)
+            for resource in got.resources(signal):
+                assert attrs(resource.attributes)["service.name"] == "decl-app", signal
+                assert attrs(resource.attributes)["model"] == "decl-model", signal
+
+        records = scoped(got.requests["logs"], "resource_logs", "scope_logs", "log_records")
+        assert {scope for scope, _ in records} == {"aga_otel.logs"}
+        seen = sorted(
+            (r.event_name, attrs(r.attributes).get(f"{sc.ALERT_ATTR_PREFIX}state", ""))
+            for _, r in records
+        )
+        assert len(seen) == len(set(seen)), seen  # nothing exported twice
+        assert {name for name, _ in seen} == {"aga.alert", "aga.audit", "aga.retrieval"}
+        for _, record in records:
+            assert attrs(record.attributes)[sc.A_MODEL_TYPE] == "fixture-llama"
+        spans = scoped(got.requests["traces"], "resource_spans", "scope_spans", "spans")
+        assert {scope for scope, _ in spans} == {"aga_otel.tracing"}
+        assert sorted(s.name for _, s in spans) == ["aga.audit register", "retrieval"]
+        for _, span in spans:
+            assert attrs(span.attributes)[sc.A_MODEL_TYPE] == "fixture-llama"
+
+
+def scoped(requests, resource_key: str, scope_key: str, item_key: str) -> list:
+    """``(scope name, item)`` for every log record or span of the OTLP requests."""
+    return [
+        (scope.scope.name, item)
+        for req in requests
+        for res in getattr(req, resource_key)
+        for scope in getattr(res, scope_key)
+        for item in getattr(scope, item_key)
+    ]
 
 
 def test_instrument_with_an_app_meter_provider_and_uninstrument():

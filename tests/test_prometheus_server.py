@@ -26,6 +26,7 @@ from test_prometheus_server_support import (
 )
 
 from aga_otel import semconv
+from aga_otel.contract import WorkloadProfile
 from aga_otel.dashboards import generate_dashboard, iter_annotations, iter_queries
 from aga_otel.dashboards.aga import FILTERS
 from aga_otel.dashboards.promql import expand, metric_names
@@ -36,6 +37,8 @@ RULES_DIR = COLLECTOR / "prometheus" / "rules"
 RULE_FILES = sorted(RULES_DIR.glob("*.yml"))
 # What Grafana would substitute for a 1 s scrape interval and a short time range.
 GRAFANA_VARS = {"__rate_interval": "10s", "__range": "1m", "__interval": "2s"}
+PLUGIN_MODEL = WorkloadProfile().model_name  # every demo's model_type: aga_model_info{model}
+RESOURCE_MODEL = "resource-model"  # demo 2's ``model`` resource attribute: target_info{model}
 WARMUP_S = 12  # seconds of scrapes before querying: several samples in every rate window
 
 
@@ -59,12 +62,17 @@ def stack(tmp_path_factory):
 
     Demo 2 is scraped a second time with the labels series get through the bundled
     Collector: ``job`` = ``service.name`` and ``instance`` = ``service.instance.id`` (the
-    prometheus exporter's, kept by ``honor_labels``) and the promoted ``service_name``.
+    prometheus exporter's, kept by ``honor_labels``) and the promoted ``service_name`` and
+    ``model`` (demo 2 has a ``model`` resource attribute; demo 1 has none).
     """
     require_binary(PROMETHEUS)
     work = tmp_path_factory.mktemp("prometheus")
-    demos = [start_demo(seed, work / f"demo{seed}.log") for seed in (1, 2)]
+    demos = [
+        start_demo(1, work / "demo1.log"),
+        start_demo(2, work / "demo2.log", f"{semconv.RESOURCE_MODEL}={RESOURCE_MODEL}"),
+    ]
     resource = _target_info(demos[1].scrape())
+    assert resource[semconv.RESOURCE_MODEL] == RESOURCE_MODEL
     via_collector = {
         "job_name": "via-collector",
         "static_configs": [{"targets": [demos[1].target]}],
@@ -72,6 +80,7 @@ def stack(tmp_path_factory):
             {"target_label": "job", "replacement": resource["service_name"]},
             {"target_label": "instance", "replacement": resource["service_instance_id"]},
             {"target_label": "service_name", "replacement": resource["service_name"]},
+            {"target_label": "model", "replacement": RESOURCE_MODEL},  # transform/promote
         ],
     }
     config = {
@@ -119,10 +128,14 @@ def _signal(expr: str) -> str:
 
 
 def _only(layout: str, stack) -> dict[str, str]:
-    """Grafana variables selecting one demo in one label layout."""
+    """Grafana variables selecting one demo and its model in one label layout: directly,
+    demo 1 by its plugin's model (aga_model_info); through the Collector, demo 2 by its
+    resource's (target_info, and the promoted label)."""
     _, demos, resource = stack
-    instance = demos[0].target if layout == "direct" else resource["service_instance_id"]
-    return {**GRAFANA_VARS, "instance": _regex(instance)}
+    if layout == "direct":
+        return {**GRAFANA_VARS, "instance": _regex(demos[0].target), "model": PLUGIN_MODEL}
+    instance = _regex(resource["service_instance_id"])
+    return {**GRAFANA_VARS, "instance": instance, "model": _regex(RESOURCE_MODEL)}
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -166,6 +179,42 @@ def test_instance_filter_selects_the_collector_series(stack):
     assert result and {r["metric"]["instance"] for r in result} == {resource["service_instance_id"]}
 
 
+# The panels that matter most, for the model filter's own tests.
+KEY_PANELS = ("Forward duration p50 / p95 / p99", "Activation rate", "Knowledge items",
+              "Events received and dropped", "Component health")  # fmt: skip
+
+
+@pytest.mark.parametrize("title", KEY_PANELS)
+def test_model_filter_on_key_panels(stack, title):
+    """Data with either model selected, none with a model no instance has."""
+    prom = stack[0]
+    exprs = [e for t, e in DASHBOARD_QUERIES if t == title]
+    assert exprs, title
+    for expr in exprs:
+        for model, has_data in ((PLUGIN_MODEL, True), (RESOURCE_MODEL, True), ("none", False)):
+            result = prom.query(expand(expr, {**GRAFANA_VARS, "model": _regex(model)}))
+            assert bool(result) is has_data, f"panel {title!r} with model {model!r}: {expr}"
+
+
+def test_model_filter_selects_the_instances_of_that_model(stack):
+    """Directly scraped, demo 2 has the resource's model (its target_info) and both demos the
+    plugin's (aga_model_info); through the Collector the promoted resource model wins."""
+    prom, demos, resource = stack
+
+    def instances(model_regex: str) -> set[str]:
+        query = expand(_by_instance_panel(), {**GRAFANA_VARS, "model": model_regex})
+        return {r["metric"]["instance"] for r in prom.query(query)}
+
+    via_collector = resource["service_instance_id"]
+    assert instances(_regex(RESOURCE_MODEL)) == {demos[1].target, via_collector}
+    assert instances(_regex(PLUGIN_MODEL)) == {d.target for d in demos}
+    assert instances(".*") == {d.target for d in demos} | {via_collector}  # "All"
+    # "All" keeps an instance that names no model at all: demo 1's target_info has no
+    # ``model`` label, and ``.*`` matches the absent label (so does the dashboard's join).
+    (info,) = prom.query(f'{semconv.PROM_TARGET_INFO}{{instance="{demos[0].target}", model=~".*"}}')
+    assert semconv.RESOURCE_MODEL not in info["metric"]
+
+
 def test_filter_variables_list_values(stack):
     """Each filter variable lists the values of its label in both layouts."""
     prom, demos, resource = stack
@@ -177,9 +226,10 @@ def test_filter_variables_list_values(stack):
         m = re.fullmatch(r"label_values\((.*), (\w+)\)", var["query"]["query"])
         assert m, var["query"]
         found[var["name"]] = set(prom.api(f"label/{m[2]}/values", **{"match[]": expand(m[1])}))
-    assert set(found) == {name for name, _, _ in FILTERS}
+    assert set(found) == {name for name, _, _ in FILTERS} | {"model"}
     assert found["job"] == {"aga-demo"}  # the scrape job here; service.name via the Collector
     assert found["instance"] == {d.target for d in demos} | {resource["service_instance_id"]}
+    assert found["model"] == {PLUGIN_MODEL, RESOURCE_MODEL}  # from both model series
 
 
 @pytest.mark.skipif(not RULES, reason="no rule files in collector/prometheus/rules yet")

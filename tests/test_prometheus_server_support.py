@@ -79,11 +79,14 @@ class Demo:
         return requests.get(f"http://{self.target}/metrics", timeout=5).text
 
 
-def start_demo(seed: int, log: Path) -> Demo:
+def start_demo(seed: int, log: Path, resource_attributes: str = "") -> Demo:
+    """``resource_attributes``: the demo's ``OTEL_RESOURCE_ATTRIBUTES`` (none by default)."""
     port = free_port()
     cmd = [sys.executable, "-m", "aga_otel", "demo", "--duration", "120", "--quiet",
            "--seed", str(seed), "--prometheus-port", str(port), "--health-port", "0"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    if resource_attributes:
+        env["OTEL_RESOURCE_ATTRIBUTES"] = resource_attributes
     proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
     demo = Demo(proc, port)
     wait_for(lambda: "aga_forward_total{" in demo.scrape(), 20, f"demo metrics on {port}")

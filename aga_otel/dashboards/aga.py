@@ -6,6 +6,12 @@ and ``instance`` filters, which exist in both label layouts: a direct scrape of 
 (Prometheus's target labels) and the Collector path (its prometheus exporter sets them from
 ``service.name``/``service.instance.id``). Alert thresholds come from the default rules
 (:mod:`aga_otel.alerts.rules`), the table the generated Prometheus rules read too.
+
+The ``model`` variable follows Prometheus's join-by-labels convention: an instance's model
+is the ``model`` label of its ``aga_model_info`` (the bound plugin's ``model_type``) or of
+its ``target_info`` (the ``model`` resource attribute), in both layouts, and every AGA
+series is kept ``and on(job, instance)`` one of those matches. Its "All" (``.*``) also
+matches a ``target_info`` without a ``model``, so instances without a model stay in.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ RATE = "$__rate_interval"  # Grafana picks ≥ 4 scrape intervals, so rate() alw
 # (variable name, label shown, Prometheus label); each restricts the ones after it.
 FILTERS = (("job", "Job", "job"), ("instance", "Instance", "instance"))
 FILTER = ", ".join(f'{label}=~"${var}"' for var, _, label in FILTERS)
+MODEL_VAR = "model"
+MODEL_MATCHER = f'{semconv.ATTR_MODEL}=~"${MODEL_VAR}"'
 INSTANCE_LEGEND = "{{job}} {{instance}}"
 # Histograms whose measurements carry the emitter's span, hence exemplars on the OTLP
 # path (docs/tracing.md); their latency panels ask Grafana for exemplars.
@@ -88,10 +96,22 @@ class Names:
         matchers = f"{FILTER}, {extra}" if extra else FILTER
         return f"{self.name(key)}{suffix}{{{matchers}}}"
 
+    @property
+    def of_model(self) -> str:
+        """Keeps the series of instances whose model matches ``$model`` (module docstring)."""
+        models = f"{FILTER}, {MODEL_MATCHER}"
+        return (f"and on(job, instance) ({self.name('model_info')}{{{models}}} "
+                f"or {semconv.PROM_TARGET_INFO}{{{models}}})")  # fmt: skip
+
+    def model_sel(self, key: str) -> str:
+        """The selector of metric ``key`` restricted to the selected models."""
+        return f"{self.sel(key)} {self.of_model}"
+
     def rate(self, key: str, by: str = "", suffix: str = "", fn: str = "rate",
-             window: str = RATE) -> str:  # fmt: skip
+             window: str = RATE, extra: str = "") -> str:  # fmt: skip
         grouping = f" by ({by})" if by else ""
-        return f"sum{grouping} ({fn}({self.sel(key, suffix)}[{window}]))"
+        selector = self.sel(key, suffix, extra)
+        return f"sum{grouping} ({fn}({selector}[{window}]) {self.of_model})"
 
     def quantile(self, q: float, key: str, by: str = "") -> str:
         labels = f"le, {by}" if by else "le"
@@ -106,7 +126,7 @@ class Names:
         return f"{self.rate(key, by, '_sum')} / {self.rate(key, by, '_count')}"
 
     def per_instance(self, key: str) -> Query:
-        return Query(f"max by (job, instance) ({self.sel(key)})", INSTANCE_LEGEND)
+        return Query(f"max by (job, instance) ({self.model_sel(key)})", INSTANCE_LEGEND)
 
     def heatmap(self, title: str, key: str, unit: str, description: str) -> Panel:
         return Panel(title, "heatmap", (Query(self.rate(key, "le", "_bucket"), "{{le}}"),),
@@ -115,18 +135,18 @@ class Names:
 
 def _overview(n: Names) -> Row:
     return Row("Overview", (
-        Panel("Activation rate", "stat", (Query(f"avg({n.sel('activation_rate')})"),),
+        Panel("Activation rate", "stat", (Query(f"avg({n.model_sel('activation_rate')})"),),
               "percentunit", "Share of forward steps where AGA applied (last 60 s), "
               "averaged over instances", width=6, height=5, min=0, max=1),
-        Panel("Knowledge items", "stat", (Query(f"sum({n.sel('knowledge_count')})"),),
+        Panel("Knowledge items", "stat", (Query(f"sum({n.model_sel('knowledge_count')})"),),
               "short", "Knowledge items in the stores of all selected instances",
               width=6, height=5),
         Panel("Knowledge utilisation", "gauge",
-              (Query(f"max({n.sel('knowledge_utilization')})"),), "percentunit",
+              (Query(f"max({n.model_sel('knowledge_utilization')})"),), "percentunit",
               "Fullest store among the selected instances; red from the high_utilization "
               "alert threshold", width=6, height=5, min=0, max=1,
               thresholds=slo_steps("knowledge_utilization")),
-        Panel("Pinned knowledge", "stat", (Query(f"sum({n.sel('knowledge_pinned_count')})"),),
+        Panel("Pinned knowledge", "stat", (Query(f"sum({n.model_sel('knowledge_pinned_count')})"),),
               "short", "Pinned (never evicted) knowledge items", width=6, height=5),
         Panel("Activation rate by instance", "timeseries", (n.per_instance("activation_rate"),),
               "percentunit", "One line per aga-otel instance", width=24, min=0, max=1),
@@ -185,10 +205,8 @@ def _retrieval(n: Names) -> Row:
 def _knowledge(n: Names) -> Row:
     """Which knowledge reaches the model, within the cardinality rules: per layer and per
     operation only; fact ids live in spans and the audit trail (docs/knowledge-attribution.md)."""
-    fact_ops = n.sel(
-        "audit_operations",
-        extra='operation=~"register|unregister|'
-        'streaming_knowledge_update|streaming_knowledge_remove"',
+    fact_ops = (
+        'operation=~"register|unregister|streaming_knowledge_update|streaming_knowledge_remove"'
     )
     return Row("Knowledge", (
         Panel("Facts injected by layer", "timeseries",
@@ -204,8 +222,8 @@ def _knowledge(n: Names) -> Row:
               (Query(n.rate("retrieval_injected", "layer", fn="increase", window="$__range"),
                      "layer {{layer}}"),), "short", width=8, min=0),
         Panel("Knowledge slot changes", "timeseries", (
-            Query(f"sum by (operation) (rate({fact_ops}[{RATE}]))", "{{operation}}"),
-            Query(f"max({n.sel('slot_change_rate')})", "slot change rate")), "short",
+            Query(n.rate("audit_operations", "operation", extra=fact_ops), "{{operation}}"),
+            Query(f"max({n.model_sel('slot_change_rate')})", "slot change rate")), "short",
             "Registrations and removals per second, and the slot governance change rate",
             width=24, min=0),
     ))  # fmt: skip
@@ -232,7 +250,7 @@ def _pipeline(n: Names) -> Row:
               "in front of the replicas)", width=12, mappings=UP,
               thresholds=(Step(None, "red"), Step(1, "green"))),
         Panel("Instances reporting", "stat",
-              (Query(f"count by (job) ({n.sel('events_received')})", "{{job}}"),), "short",
+              (Query(f"count by (job) ({n.model_sel('events_received')})", "{{job}}"),), "short",
               "aga-otel instances with current series, per job (direct or through the "
               "Collector); one that stops reporting raises AgaOtelInstanceAbsent",
               width=12, min=0),
@@ -246,16 +264,16 @@ def _pipeline(n: Names) -> Row:
         Panel("Export failures", "timeseries",
               (Query(n.rate("export_failures", "exporter", fn="increase"), "{{exporter}}"),),
               "short", "Failed exports per rate window, by exporter", width=8, min=0),
-        Panel("Alerts firing", "stat", (Query(f"sum({n.sel('alerts_firing')})"),), "short",
+        Panel("Alerts firing", "stat", (Query(f"sum({n.model_sel('alerts_firing')})"),), "short",
               "Alert rules of aga-otel's in-process evaluator currently firing",
               width=6, min=0, thresholds=(Step(None, "green"), Step(1, "red"))),
         Panel("Alert rules", "state-timeline",
-              (Query(f"max by (rule, severity) ({n.sel('alerts_firing')})",
+              (Query(f"max by (rule, severity) ({n.model_sel('alerts_firing')})",
                      "{{rule}} ({{severity}})"),), "short",
               "Each in-process rule over time: firing or ok", width=9,
               mappings=(ValueText(0, "ok", "green"), ValueText(1, "firing", "red"))),
         Panel("Component health", "state-timeline",
-              (Query(f"min by (component) ({n.sel('health_status')})", "{{component}}"),),
+              (Query(f"min by (component) ({n.model_sel('health_status')})", "{{component}}"),),
               "short", "Each component's health on the worst selected instance",
               width=9, mappings=HEALTH),
     ))  # fmt: skip
@@ -266,13 +284,16 @@ ROWS = (_overview, _forward, _gate_entropy, _retrieval, _audit, _pipeline, _know
 
 def variables(n: Names) -> list[dict[str, Any]]:
     """Datasource first, then each filter restricted by the ones before it, over a counter
-    every running aga-otel exposes from its first scrape, bound plugin or not."""
+    every running aga-otel exposes from its first scrape, bound plugin or not; last the
+    models of the selected instances, from both series that name one."""
     source = n.name("events_received")
     out = [datasource_variable()]
     before: list[str] = []
     for var, label, prom_label in FILTERS:
         out.append(label_variable(var, label, source, prom_label, ", ".join(before)))
         before.append(f'{prom_label}=~"${var}"')
+    names = f'__name__=~"{n.name("model_info")}|{semconv.PROM_TARGET_INFO}"'
+    out.append(label_variable(MODEL_VAR, "Model", "", semconv.ATTR_MODEL, f"{names}, {FILTER}"))
     return out
 
 
@@ -283,7 +304,7 @@ def annotations(n: Names) -> list[dict[str, Any]]:
                    f'{semconv.PROM_ALERTS}{{alertstate="firing", {FILTER}}}', "red",
                    "{{alertname}}", "{{severity}} on {{job}}/{{instance}}"),
         annotation("aga-otel alerts",
-                   f"max by (job, instance, rule, severity) ({n.sel('alerts_firing')}) == 1",
+                   f"max by (job, instance, rule, severity) ({n.model_sel('alerts_firing')}) == 1",
                    "orange", "{{rule}}", "{{severity}} on {{job}}/{{instance}}"),
     ]  # fmt: skip
 

@@ -8,7 +8,7 @@ rename is a one-file change. Verified against opentelemetry-sdk 1.45.
 
 from __future__ import annotations
 
-from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry._logs import LogRecord, SeverityNumber, get_logger_provider
 from opentelemetry.sdk._logs import (
     LoggerProvider,
     LogRecordProcessor,
@@ -33,4 +33,5 @@ __all__ = [
     "ReadWriteLogRecord",
     "ReadableLogRecord",
     "SeverityNumber",
+    "get_logger_provider",
 ]

@@ -7,6 +7,13 @@ One SDK ``LoggerProvider`` (never installed globally) with, in order:
 2. OTLP export (gRPC or HTTP) behind a :class:`SeverityGate` and a batch processor;
 3. local JSON/text lines (stderr and/or a rotating file), likewise gated and batched.
 
+With an application's ``LoggerProvider`` (``AgaInstrumentor(logger_provider=...)``) every
+record at or above ``log_level`` is also emitted on a logger of that provider (scope
+``aga_otel.logs``), which exports it with the application's resource and processors; aga-otel
+then builds no OTLP log exporter of its own (no record is exported twice), and its own
+provider keeps the audit trail and the local lines. The application's provider is never
+flushed or shut down from here: the application owns its schedule and its end.
+
 The level filter runs first in :meth:`LogPipeline.handle_batch`: below ``log_level`` (or
 with no log output configured) a non-audit event is skipped before any record is built.
 A retrieval that injected facts also becomes an ``inject`` row of the audit trail, whatever
@@ -18,7 +25,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +45,7 @@ from aga_otel.logs.otlp import StatusReportingExporter, build_otlp_exporter, log
 from aga_otel.logs.processors import AuditLogRecordProcessor, SeverityGate
 from aga_otel.redaction import redact_text, redact_url
 from aga_otel.semconv import (
+    A_MODEL_TYPE,
     ALERT_ATTR_PREFIX,
     EVENT_ALERT,
     EVENT_AUDIT,
@@ -52,6 +60,8 @@ logger = logging.getLogger(__name__)
 # thread that is never the emitter's span; a context holding the invalid span prevents it.
 _NO_SPAN = trace.set_span_in_context(trace.INVALID_SPAN, Context())
 _EXPORT_QUEUE = 8192  # records waiting per exporter before the batch processor drops
+SCOPE_NAME = "aga_otel.logs"
+APP_COMPONENT = "logs.app"  # status of the records handed to an application's provider
 
 
 class LogPipeline:
@@ -66,8 +76,11 @@ class LogPipeline:
         resource: Resource,
         audit_store: AuditStore,
         stream: Any = None,
+        app_provider: Any = None,
+        model: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.config = config
+        self.model = model  # the bound plugin's model_type, or None
         self.status = status
         self.min_severity = rec.LEVEL_SEVERITY[config.log_level.upper()]
         self.redact_keys = tuple(config.audit_redact_keys)
@@ -88,19 +101,24 @@ class LogPipeline:
         self.logger_provider.add_log_record_processor(AuditLogRecordProcessor(self.audit_writer))
         self.otlp: ReportingExporter | None = None
         self.local: LocalLogExporter | None = None
+        # The application's provider exports records instead of an OTLP exporter of ours.
+        self._app_logger = None
+        if config.log_enabled and app_provider is not None:
+            self._app_logger = app_provider.get_logger(SCOPE_NAME, __version__)
         if config.log_enabled:
             self._add_exporters(stream if stream is not None else sys.stderr)
         # No output configured → nothing but audit events is worth building.
-        self.logs_on = self.otlp is not None or self.local is not None
-        self._logger = self.logger_provider.get_logger("aga_otel.logs", __version__)
+        self.logs_on = any(o is not None for o in (self.otlp, self.local, self._app_logger))
+        self._logger = self.logger_provider.get_logger(SCOPE_NAME, __version__)
         self.emitted = self.filtered = self.malformed = self.errors = 0
+        self.app_emitted = self.app_errors = 0  # records handed to the application's provider
         self._shut = False
         self.audit_writer.start()
 
     def _add_exporters(self, stream: Any) -> None:
         c = self.config
         endpoint = logs_endpoint(c)
-        if endpoint is not None:
+        if endpoint is not None and self._app_logger is None:
             try:
                 self.otlp = StatusReportingExporter(
                     build_otlp_exporter(c, endpoint), self.status, endpoint
@@ -173,17 +191,33 @@ class LogPipeline:
     def _emit(self, spec: rec.RecordSpec) -> None:
         if spec.malformed:
             self.malformed += 1
+        model = self.model()
+        if model is not None:
+            spec.attributes[A_MODEL_TYPE] = model
         context = _NO_SPAN
         sc = spec.span_context
         if isinstance(sc, trace.SpanContext) and sc.is_valid:  # the documented side hook
             context = trace.set_span_in_context(trace.NonRecordingSpan(sc), Context())
-        self._logger.emit(LogRecord(
-            timestamp=spec.timestamp_ns or None, observed_timestamp=time.time_ns(),
-            context=context, severity_number=SeverityNumber(spec.severity),
-            severity_text=spec.severity_text, body=spec.body, attributes=spec.attributes,
-            event_name=spec.event_name,
-        ))  # fmt: skip
-        self.emitted += 1
+        observed = time.time_ns()
+        app = self._app_logger
+        # Our provider: always without an application's, else the audit trail and local lines.
+        if app is None or self.local is not None or spec.audit is not None:
+            self._logger.emit(_record(spec, context, observed))
+            self.emitted += 1
+        if app is not None and spec.severity >= self.min_severity:
+            # A record of its own: the SDK wraps (and processors may change) what it is given.
+            try:
+                app.emit(_record(spec, context, observed))
+                self.app_emitted += 1
+            except Exception as exc:  # the application's processors: ours are done already
+                self._app_failed(exc)
+
+    def _app_failed(self, exc: Exception) -> None:
+        self.app_errors += 1
+        if self.app_errors == 1:
+            reason = redact_text(f"{type(exc).__name__}: {exc}")
+            logger.error("aga-otel: the application's LoggerProvider refused a record: %s", reason)
+            self.status.failure(APP_COMPONENT, f"emit failed: {reason}")
 
     def record_alert(self, alert: Any) -> None:
         """An alert transition (firing or resolved) → one ``aga.alert`` log record.
@@ -237,6 +271,8 @@ class LogPipeline:
     def stats(self) -> dict:
         out: dict[str, Any] = {
             "records_emitted": self.emitted,
+            "app_records_emitted": self.app_emitted,
+            "app_errors": self.app_errors,
             "filtered": self.filtered,
             "malformed": self.malformed,
             "errors": self.errors,
@@ -248,17 +284,34 @@ class LogPipeline:
         return out
 
 
+def _record(spec: rec.RecordSpec, context: Context, observed_ns: int) -> LogRecord:
+    return LogRecord(
+        timestamp=spec.timestamp_ns or None, observed_timestamp=observed_ns, context=context,
+        severity_number=SeverityNumber(spec.severity), severity_text=spec.severity_text,
+        body=spec.body, attributes=dict(spec.attributes), event_name=spec.event_name,
+    )  # fmt: skip
+
+
 def build_log_pipeline(
-    config: ObservabilityConfig, status: StatusBoard, resource: Resource, stream: Any = None
+    config: ObservabilityConfig,
+    status: StatusBoard,
+    resource: Resource,
+    stream: Any = None,
+    *,
+    app_provider: Any = None,
+    model: Callable[[], str | None] = lambda: None,
 ) -> LogPipeline:
     """The factory ``ObservabilityStack.start()`` calls; never raises for I/O problems.
 
     The audit store is always created (``memory``/``file``/``sqlite``/``postgresql``);
     opening is lazy, so an unwritable path or an unreachable database shows up as a
     degraded ``audit`` status, not an exception. ``stream`` replaces ``sys.stderr`` for
-    ``log_stderr`` output (tests).
+    ``log_stderr`` output (tests). ``app_provider``: an application's ``LoggerProvider``
+    (see the module docstring); ``model``: the bound plugin's ``model_type`` (or None),
+    put on every record as ``aga.model.type``.
     """
-    return LogPipeline(config, status, resource, build_audit_store(config, resource), stream)
+    store = build_audit_store(config, resource)
+    return LogPipeline(config, status, resource, store, stream, app_provider, model)
 
 
 def build_audit_store(config: ObservabilityConfig, resource: Resource) -> AuditStore:

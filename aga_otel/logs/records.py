@@ -37,6 +37,7 @@ from aga_otel.semconv import (  # noqa: F401 - the names are re-exported from he
     A_LATENCY,
     A_LAYER,
     A_MALFORMED,
+    A_MODEL_TYPE,
     A_OPERATION,
     A_RESULTS,
     A_SCORES,

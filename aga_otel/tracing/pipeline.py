@@ -1,7 +1,11 @@
 """The trace sink: contract events → spans, exported over OTLP by its own TracerProvider.
 
 The ``TracerProvider`` is private to the pipeline and never installed globally (the
-serving framework owns the global one; ours only carries AGA spans). It honours the SDK's
+serving framework owns the global one; ours only carries AGA spans). With an application's
+``TracerProvider`` (``AgaInstrumentor(tracer_provider=...)``) the spans are created on a
+tracer of that provider instead (scope ``aga_otel.tracing``: its resource, sampler and
+processors) and aga-otel builds no OTLP span exporter of its own; the application's
+provider is never flushed or shut down from here. It honours the SDK's
 ``OTEL_TRACES_SAMPLER``/``OTEL_TRACES_SAMPLER_ARG`` (default: parent-based always-on, so
 a request span that was not sampled gets no sampled AGA children) and the span limits'
 ``OTEL_*`` variables. Spans are created on the bridge's worker thread with explicit
@@ -11,7 +15,7 @@ parents and timestamps taken from the events, never from the worker's clock or c
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry import trace
@@ -24,7 +28,7 @@ from aga_otel.config import ObservabilityConfig
 from aga_otel.exporters.otlp import create_span_exporter, signal_enabled, signal_endpoint
 from aga_otel.exporters.reporting import ReportingExporter, run_bounded
 from aga_otel.redaction import redact_text, redact_url
-from aga_otel.semconv import A_LAYER, EVENT_AUDIT, EVENT_FORWARD, EVENT_RETRIEVAL
+from aga_otel.semconv import A_LAYER, A_MODEL_TYPE, EVENT_AUDIT, EVENT_FORWARD, EVENT_RETRIEVAL
 from aga_otel.status import StatusBoard
 from aga_otel.tracing import spans
 from aga_otel.tracing.capture import ROOT_CONTEXT, SPAN_CONTEXT_ATTR, SpanContextCache
@@ -51,7 +55,10 @@ class TracingPipeline:
         status: StatusBoard,
         resource: Resource,
         exporters: Sequence[SpanExporter] = (),
+        app_provider: Any = None,
+        model: Callable[[], str | None] = lambda: None,
     ) -> None:
+        self.model = model  # the bound plugin's model_type, or None
         self.max_layers = config.max_layers
         self.max_documents = config.knowledge_max_documents
         self.ids_enabled = config.knowledge_ids_enabled
@@ -60,7 +67,7 @@ class TracingPipeline:
         self.tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
         self.otlp: ReportingExporter | None = None
         outputs: list[SpanExporter] = list(exporters)
-        if signal_enabled(config, "traces"):
+        if app_provider is None and signal_enabled(config, "traces"):
             endpoint = signal_endpoint(config, "traces") or "default OTLP endpoint"
             try:
                 self.otlp = StatusReportingSpanExporter(
@@ -77,8 +84,9 @@ class TracingPipeline:
             self.tracer_provider.add_span_processor(
                 BatchSpanProcessor(exporter, schedule_delay_millis=1000)
             )
-        self.exporting = bool(outputs)
-        self.tracer = self.tracer_provider.get_tracer(SCOPE_NAME, __version__)
+        self.exporting = bool(outputs) or app_provider is not None
+        tracing_to = self.tracer_provider if app_provider is None else app_provider
+        self.tracer = tracing_to.get_tracer(SCOPE_NAME, __version__)
         self._parents = SpanContextCache()
         self.spans_started = self.malformed = self.errors = 0
         self._shut = False
@@ -89,6 +97,7 @@ class TracingPipeline:
         if not self.exporting:
             return
         sample, max_layers = self.sampler.sample, self.max_layers
+        model = self.model()
         for event in events:
             try:
                 etype = getattr(event, "type", None)
@@ -109,6 +118,8 @@ class TracingPipeline:
                 if spec is None:
                     self.malformed += 1
                     continue
+                if model is not None:
+                    spec.attributes[A_MODEL_TYPE] = model
                 self._start_and_end(spec, getattr(event, SPAN_CONTEXT_ATTR, None))
             except Exception as exc:  # one bad event must not cost the rest of the batch
                 self.errors += 1
@@ -163,13 +174,19 @@ def build_tracing(
     status: StatusBoard,
     resource: Resource,
     exporters: Sequence[SpanExporter] = (),
+    *,
+    app_provider: Any = None,
+    model: Callable[[], str | None] = lambda: None,
 ) -> TracingPipeline | None:
     """The factory ``ObservabilityStack`` calls: None when ``config.tracing_enabled`` is off.
 
     Span export over OTLP is on when a traces endpoint is configured (``otlp_traces_endpoint``
     or ``otlp_endpoint``, incl. ``OTEL_EXPORTER_OTLP_*``); ``exporters`` adds others (tests,
-    console). The bridge must capture context too: ``EventBridge(..., capture_context=True)``.
+    console) on aga-otel's own provider. ``app_provider``: an application's
+    ``TracerProvider`` (see the module docstring); ``model``: the bound plugin's
+    ``model_type`` (or None), put on every span as ``aga.model.type``. The bridge must
+    capture context too: ``EventBridge(..., capture_context=True)``.
     """
     if not config.tracing_enabled:
         return None
-    return TracingPipeline(config, status, resource, exporters)
+    return TracingPipeline(config, status, resource, exporters, app_provider, model)
