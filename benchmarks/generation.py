@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -121,6 +122,7 @@ def worker(mode: str, tokens: int, generations: int, embd: int) -> dict:
     generate(20)  # warm-up: first-call allocations, the stack's first batch
     rates = []
     e0, c0, t0 = emitted[0], time.process_time(), time.thread_time()
+    threads0 = _thread_cpu()
     for _ in range(generations):
         start = time.perf_counter()
         generate(tokens)
@@ -128,6 +130,11 @@ def worker(mode: str, tokens: int, generations: int, embd: int) -> dict:
     time.sleep(0.3)  # let the worker finish the last events' batch
     off_thread = (time.process_time() - c0) - (time.thread_time() - t0)
     events = emitted[0] - e0
+    threads = {
+        name: (cpu - threads0.get(name, 0.0)) / events * 1e6
+        for name, cpu in _thread_cpu().items()
+        if name != "MainThread"
+    }
     if stack is not None:
         stack.shutdown(10)
     return {
@@ -136,7 +143,20 @@ def worker(mode: str, tokens: int, generations: int, embd: int) -> dict:
         "events": events,
         "events_per_s": events / (tokens * generations / statistics.median(rates)),
         "off_thread_us_per_event": off_thread / events * 1e6,
+        "threads_us_per_event": threads,
     }
+
+
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds of each Python thread so far, by name (Linux: per-thread clocks)."""
+    out: dict[str, float] = {}
+    for t in threading.enumerate():
+        try:
+            cpu = time.clock_gettime(time.pthread_getcpuclockid(t.ident))
+        except (AttributeError, OSError, TypeError):
+            continue
+        out[t.name] = out.get(t.name, 0.0) + cpu
+    return out
 
 
 def run_round(mode: str, args) -> dict:
@@ -192,6 +212,14 @@ def main() -> None:
                 f"above bare (target <= 5)"
             )
         print(line)
+        if mode != "bare":
+            names = sorted({n for x in rows for n in x["threads_us_per_event"]})
+            parts = []
+            for name in names:
+                us = statistics.median(x["threads_us_per_event"].get(name, 0.0) for x in rows)
+                if us >= 0.05:
+                    parts.append(f"{name.removeprefix('aga-otel-')} {us:.2f}")
+            print(f"  {'':13s}  by thread (µs per event): {', '.join(parts) or '-'}")
 
 
 if __name__ == "__main__":
