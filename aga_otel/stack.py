@@ -181,6 +181,7 @@ class ObservabilityStack:
         # An idle process reuses its shared snapshot: no events, no collection work.
         bridge = self.bridge
         self.reader.set_change_token(lambda: bridge.handed_over)
+        self.reader.set_refresh(bridge.sync)
         if app_meter is not None:
             app_gauges_follow(self._app_meter_provider, app_meter, self, recorder.activation)
         if cfg.process_metrics:

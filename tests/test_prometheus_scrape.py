@@ -1,5 +1,6 @@
 """The Prometheus endpoint: a real HTTP scrape parsed with prometheus_client's parser."""
 
+import time
 import urllib.request
 
 import pytest
@@ -155,3 +156,20 @@ def test_port_in_use_gives_a_clear_error_and_the_rest_keeps_working(
         for p in m.data.data_points
     ]
     assert points and points[0].value > 0
+
+
+def test_a_scrape_sees_every_event_emitted_before_it_without_a_flush(plugin, make_stack):
+    """The bridge wakes once a second by itself; a scrape hands what is queued to the
+    sinks first (no drain, no force_flush here), alone and in the full stack."""
+    minimal = make_stack(plugin.event_bus, local_config())
+    full = make_stack(plugin.event_bus, local_config(alert_enabled=True, health_enabled=True,
+                                                     log_enabled=True))  # fmt: skip
+    for round_ in range(1, 4):
+        time.sleep(0.6)  # past the shared snapshot's 0.5 s reuse
+        for i in range(50):
+            plugin.event_bus.emit("forward", {"aga_applied": i % 2 == 0, "gate_mean": 0.5,
+                                              "entropy_mean": 1.0, "layer_idx": i % 4,
+                                              "latency_us": 20.0})  # fmt: skip
+        for stack in (minimal, full):
+            samples = scrape(stack.prometheus.port)
+            assert sum(v for _, v in samples["aga_forward_total"]) == 50 * round_

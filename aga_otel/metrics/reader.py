@@ -58,6 +58,7 @@ class SharedMetricReader(MetricReader):
         self._shared_lock = threading.Lock()
         self._change_token: Callable[[], int] | None = None
         self._sdk_cache: tuple[float, MetricsData | None] | None = None
+        self._refresh: Callable[[], object] | None = None
 
     def set_change_token(self, token: Callable[[], int]) -> None:
         """``token()`` changes whenever new data arrived (e.g. events handed to the sinks).
@@ -66,6 +67,22 @@ class SharedMetricReader(MetricReader):
         seconds whatever ``max_age`` asks: an idle process does no collection work.
         """
         self._change_token = token
+
+    def set_refresh(self, refresh: Callable[[], object]) -> None:
+        """``refresh()`` hands what is queued to the producers (the bridge's ``sync``).
+
+        Called before every new snapshot, so a scrape or an export sees every event emitted
+        before it, however slow the bridge's own cadence. Never called from a foreign
+        reader's collection (the application's schedule, not ours).
+        """
+        self._refresh = refresh
+
+    def _run_refresh(self) -> None:
+        if self._refresh is not None:
+            try:
+                self._refresh()
+            except Exception:  # stale data beats none
+                logger.exception("aga-otel: handing queued events to the producers failed")
 
     def add_producer(
         self, producer: MetricProducer, resource: Resource, scope: InstrumentationScope
@@ -86,6 +103,7 @@ class SharedMetricReader(MetricReader):
         ``exemplars_since_ns``: producers attach the exemplars recorded after this time
         (0: the latest they hold; None: none).
         """
+        self._run_refresh()
         data = self._collect_sdk(timeout)
         return None if data is None else self.produce_into(data, exemplars_since_ns)
 
@@ -111,6 +129,9 @@ class SharedMetricReader(MetricReader):
         plugin, pipeline, alert and health gauges), whose collection is the costly part, are
         collected again once they are ``_SDK_MAX_AGE`` old.
         """
+        cached = self._shared
+        if cached is None or time.monotonic() - cached[0] > max_age:
+            self._run_refresh()  # outside the lock: the bridge's pass may take a moment
         with self._shared_lock:
             token = self._token()
             cached = self._shared
