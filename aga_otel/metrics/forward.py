@@ -46,6 +46,7 @@ _HIST_SLOTS = ("dur", "gate", "ent")  # the _Layer attribute of each histogram k
 _DUR, _GATE, _ENT = (tuple(s.buckets or ()) for s in _SPECS)
 _INF = float("inf")
 _TIME_TYPES = (float, int)
+_MAX_TIMESTAMP = 1e11  # seconds; anything else is not a Unix time (the batch's clock is used)
 
 
 class _Hist:
@@ -98,6 +99,7 @@ class ForwardAggregator:
         malformed = 0
         now_ns = time.time_ns()
         now_sec = now_ns // 1_000_000_000
+        lo, hi, b = 1.0, 0.0, [0, 0]  # the current second's bounds and [applied, total]
         with self._lock:
             for ev in events:
                 try:
@@ -120,7 +122,15 @@ class ForwardAggregator:
                     else:
                         dur = lat * 1e-6  # as parse_forward computes it, to the last bit
                     ts = getattr(ev, "timestamp", None)
-                    sec = int(ts) if type(ts) in _TIME_TYPES and 0 < ts < 1e11 else now_sec
+                    # Events arrive in time order: most fall in the second of the one
+                    # before, whose [lo, hi) and counts are at hand (no int(), no lookup).
+                    if not (type(ts) is float and lo <= ts < hi):
+                        valid = type(ts) in _TIME_TYPES and 0 < ts < _MAX_TIMESTAMP
+                        sec = int(ts) if valid else now_sec
+                        b = per_second.get(sec)
+                        if b is None:
+                            b = per_second[sec] = [0, 0]
+                        lo, hi = (float(sec), sec + 1.0) if valid else (1.0, 0.0)
                     span_context = getattr(ev, SPAN_CONTEXT_ATTR, None) if traced else None
                 except Exception:
                     malformed += 1
@@ -164,9 +174,6 @@ class ForwardAggregator:
                     h.high = ent
                 if span_context is not None:
                     _sample_exemplar(st, i, dur, span_context)
-                b = per_second.get(sec)
-                if b is None:
-                    b = per_second[sec] = [0, 0]
                 b[0] += applied
                 b[1] += 1
         self.malformed += malformed
