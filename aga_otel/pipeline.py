@@ -40,7 +40,9 @@ class MetricsConsumer(Protocol):
     interval: float  # seconds between snapshots
     # Optional ``exemplars = True``: a snapshot of its own carrying the exemplars recorded
     # since its previous one (exporters). Without it the consumer shares a recent snapshot
-    # with the other in-process consumers.
+    # with the other in-process consumers. Optional ``evaluate_now() -> bool``: called
+    # instead, on the same schedule; True when the consumer read its inputs itself (alerts,
+    # health), False to be handed a snapshot after all.
 
     def consume(self, metrics: MetricsData) -> None:
         """Handle one cumulative snapshot; called on the consumer's own thread."""

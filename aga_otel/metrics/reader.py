@@ -5,8 +5,9 @@ measurement, so each extra reader adds a full aggregation to the worker's per-ev
 (measured here: one reader 24 µs per forward event, two 36 µs, four 63 µs). aga-otel
 therefore registers exactly one reader, with cumulative temporality, and fans its snapshots
 out: the Prometheus endpoint takes a fresh snapshot per scrape, and every periodic
-``MetricsConsumer`` (OTLP, console, alerts, health) gets one on its own thread and schedule,
-so a slow OTLP endpoint delays nobody else.
+``MetricsConsumer`` (OTLP, console) gets one on its own thread and schedule, so a slow OTLP
+endpoint delays nobody else. Alerts and health run on the same kind of thread but read the
+few totals they need from the components (``evaluate_now``), without a snapshot.
 
 Metric *producers* (the OpenTelemetry spec's MetricProducer, absent from Python SDK 1.45)
 add data aggregated outside the SDK: the forward events' bulk aggregation
