@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["server_ssl_context", "start_wsgi_server", "stop_server", "wake"]
 
 SERVER_NAME = "aga-otel"
-POLL_INTERVAL = 2.0  # seconds between the idle accept loop's checks for shutdown
+POLL_INTERVAL = 10.0  # seconds between the idle accept loop's checks; stop_server wakes it
 MAX_CONNECTIONS = 512  # connections served at once; more are closed on accept
 
 
