@@ -10,9 +10,11 @@ once per evaluation interval and never per event.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, MetricsData, Sum
 
@@ -158,27 +160,27 @@ class SnapshotHistory:
     def __init__(self, horizon: float, start: float) -> None:
         self.horizon = horizon
         self._snaps: deque[Snapshot] = deque([Snapshot(start)])
+        self._times: deque[float] = deque([start])  # their timestamps, for bisection
 
     def add(self, snap: Snapshot) -> None:
         self._snaps.append(snap)
+        self._times.append(snap.timestamp)
         cutoff = snap.timestamp - self.horizon
         # Keep the newest snapshot at or before the cutoff: it is the baseline of the
         # longest window.
-        while len(self._snaps) > 2 and self._snaps[1].timestamp <= cutoff:
+        while len(self._snaps) > 2 and self._times[1] <= cutoff:
             self._snaps.popleft()
+            self._times.popleft()
 
     def window(self, seconds: float) -> WindowView:
         """The view of the last ``seconds``; shorter if history does not reach that far."""
         current = self._snaps[-1]
         cutoff = current.timestamp - seconds
-        baseline = self._snaps[0]
-        for s in self._snaps:
-            if s.timestamp <= cutoff:
-                baseline = s
-            else:
-                break
-        recent = tuple(s for s in self._snaps if s.timestamp > cutoff)
-        return WindowView(current, baseline, recent)
+        # Timestamps come from the evaluation clock, in order: the first one past the
+        # cutoff starts the window, and the one before it is the baseline.
+        i = bisect_right(self._times, cutoff)
+        baseline = self._snaps[i - 1] if i else self._snaps[0]
+        return WindowView(current, baseline, tuple(islice(self._snaps, i, None)))
 
     def last_interval(self) -> WindowView:
         """The view of the last evaluation interval: the newest snapshot and the one before."""
