@@ -146,9 +146,9 @@ class ObservabilityStack:
         recorder = MetricsRecorder(
             self.meter, cfg.per_layer_attributes, cfg.max_layers, exemplars=cfg.tracing_enabled
         )
-        self.reader.add_producer(
-            recorder.forward, self.resource, InstrumentationScope(sc.METER_NAME, __version__)
-        )
+        scope = InstrumentationScope(sc.METER_NAME, __version__)
+        for producer in recorder.producers:
+            self.reader.add_producer(producer, self.resource, scope)
         for extra in self._extra_readers:  # they see the forward metrics too
             feed_foreign_reader(extra, self.reader)
         sinks: list = [recorder]

@@ -51,7 +51,8 @@ def snapshot_after(events, per_layer=True):
     reader = SharedMetricReader()
     provider = MeterProvider(resource=resource, metric_readers=[reader])
     recorder = MetricsRecorder(provider.get_meter("t"), per_layer=per_layer)
-    reader.add_producer(recorder.forward, resource, InstrumentationScope("t"))
+    for producer in recorder.producers:
+        reader.add_producer(producer, resource, InstrumentationScope("t"))
     recorder.handle_batch([Event(t, 1.0, d) for t, d in events])
     return reader.snapshot()
 

@@ -272,3 +272,84 @@ def test_full_stack_every_consumer_gets_its_exemplars(make_stack, tmp_path):
         if s.name == bucket and s.exemplar is not None
     ]
     assert found and {int(e.labels["trace_id"], 16) for e in found} == {trace_id}
+
+
+RARE_KEYS = ("retrieval", "retrieval_results", "retrieval_injected", "audit_operations",
+             "retrieval_score")  # fmt: skip
+
+
+def rare_stream(n: int, seed: int) -> list[tuple[str, dict]]:
+    """Retrieval and audit events, valid and hostile, across layers and operations."""
+    rng = random.Random(seed)
+    out: list[tuple[str, dict]] = []
+    for i in range(n):
+        if i % 3 == 0:
+            op = rng.choice(["register", "unregister", "update", "weird-op", ""])
+            out.append(("audit", {"operation": op, "success": rng.random() < 0.8,
+                                  "error": None, "details": {"id": f"k{i}"}}))  # fmt: skip
+            continue
+        results = rng.randrange(0, 6)
+        scores = [rng.choice([rng.random(), 0.0, 1.0, 0.5, float("nan"), 2.0, -1.0, None])
+                  for _ in range(results)]  # fmt: skip
+        d = {"layer_idx": rng.randrange(8), "results_count": results,
+             "injected_count": rng.randrange(0, results + 1), "scores": scores}  # fmt: skip
+        if i % 29 == 1:
+            d["injected_count"] = results + 1  # more injected than found: malformed
+        elif i % 29 == 2:
+            d["layer_idx"] = -1
+        out.append(("retrieval", d))
+    return out
+
+
+def rare_points(data) -> dict:
+    names = {sc.BY_KEY[k].name for k in RARE_KEYS}
+    out = {}
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                if m.name not in names:
+                    continue
+                for p in m.data.data_points:
+                    key = (m.name, tuple(sorted(p.attributes.items())))
+                    if hasattr(p, "bucket_counts"):
+                        out[key] = (p.count, p.sum, tuple(p.bucket_counts), p.min, p.max,
+                                    tuple(p.explicit_bounds))  # fmt: skip
+                    else:
+                        out[key] = p.value
+    return out
+
+
+def test_same_retrieval_and_audit_points_as_the_sdk(make_stack):
+    """Retrieval and audit counts are aggregated outside the SDK too: the same points as
+    the SDK's instruments fed the way aga-otel fed them (per batch, per layer)."""
+    from aga_otel.metrics.recorder import MetricsRecorder
+
+    stream = rare_stream(3000, seed=11)
+    reader = InMemoryMetricReader()
+    sdk = MetricsRecorder(MeterProvider(metric_readers=[reader]).get_meter("ref"),
+                          per_event=True)  # fmt: skip
+    bus = EventBus()
+    stack = make_stack(bus, local_config())
+    batch = []
+    for etype, d in stream:
+        bus.emit(etype, d)
+        batch.append(SimpleEvent(etype, d))
+        if len(batch) == 50:  # the batches differ from the worker's: sums do not care
+            sdk.handle_batch(batch)
+            batch = []
+    sdk.handle_batch(batch)
+    assert stack.force_flush(10)
+    ours, theirs = rare_points(stack.reader.snapshot()), rare_points(reader.get_metrics_data())
+    assert len(theirs) > 8 * 3 + 5  # every layer's three counters, the operations, scores
+    assert ours.keys() == theirs.keys()
+    for key, value in theirs.items():
+        if isinstance(value, tuple):  # the score sum: added in another grouping of batches
+            assert ours[key][2:] == value[2:] and ours[key][0] == value[0], key
+            assert math.isclose(ours[key][1], value[1], rel_tol=1e-12), key
+        else:
+            assert ours[key] == value, key
+
+
+class SimpleEvent:
+    def __init__(self, etype: str, data: dict) -> None:
+        self.type, self.data, self.timestamp = etype, data, 0.0

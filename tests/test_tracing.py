@@ -62,7 +62,8 @@ class Wired:
         )
         self.meter_provider = MeterProvider(resource=RESOURCE, metric_readers=[shared, periodic])
         recorder = MetricsRecorder(self.meter_provider.get_meter("test"), exemplars=True)
-        shared.add_producer(recorder.forward, RESOURCE, InstrumentationScope("test"))
+        for producer in recorder.producers:
+            shared.add_producer(producer, RESOURCE, InstrumentationScope("test"))
         feed_foreign_reader(periodic, shared)
         self.logs = build_log_pipeline(self.config, self.status, RESOURCE)
         self.tracing = build_tracing(self.config, self.status, RESOURCE)

@@ -156,7 +156,8 @@ def test_recorder_ignores_invalid_span_contexts():
     reader = SharedMetricReader()
     provider = MeterProvider(metric_readers=[reader])
     recorder = MetricsRecorder(provider.get_meter("t"), exemplars=True)
-    reader.add_producer(recorder.forward, Resource.create({}), InstrumentationScope("t"))
+    for producer in recorder.producers:
+        reader.add_producer(producer, Resource.create({}), InstrumentationScope("t"))
     bad = [Event("forward", 1.0, FORWARD) for _ in range(3)]
     for ev, value in zip(bad, ["junk", trace.INVALID_SPAN_CONTEXT, 42], strict=True):
         setattr(ev, SPAN_CONTEXT_ATTR, value)

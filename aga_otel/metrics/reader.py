@@ -231,12 +231,11 @@ def feed_foreign_reader(reader: MetricReader, shared: SharedMetricReader) -> Non
 
     def collect(r: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
         data = original(r, timeout_millis=timeout_millis)
-        if data is None:
-            return None
         now = time.time_ns()
-        merged = shared.produce_into(data, since[0], converter)
+        # None: no SDK instrument has data yet; the producers may still have some.
+        merged = shared.produce_into(data or MetricsData(resource_metrics=[]), since[0], converter)
         since[0] = now
-        return merged
+        return merged if merged is not None and merged.resource_metrics else data
 
     reader._collect = collect
 

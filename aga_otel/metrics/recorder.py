@@ -25,6 +25,7 @@ from opentelemetry.metrics import Meter
 from aga_otel import semconv as sc
 from aga_otel.mapping import parse_audit, parse_forward, parse_retrieval
 from aga_otel.metrics.forward import ForwardAggregator
+from aga_otel.metrics.rare import CountAggregator
 
 
 def create_instrument(meter: Meter, spec: sc.MetricSpec, callbacks=None):
@@ -81,8 +82,10 @@ class MetricsRecorder:
 
     Forward events (``handle_forward``) are folded in bulk by :attr:`forward`, a
     :class:`~aga_otel.metrics.forward.ForwardAggregator` whose metrics the shared reader
-    merges into every snapshot; register it with ``reader.add_producer(recorder.forward)``.
-    The rare retrieval and audit events go through the SDK's instruments.
+    merges into every snapshot. The rare retrieval and audit events are counted by
+    :attr:`counts` (:mod:`aga_otel.metrics.rare`); register both with
+    ``for p in recorder.producers: reader.add_producer(p, ...)``. With ``per_event`` (the
+    application's ``MeterProvider``) everything goes through that provider's instruments.
     """
 
     name = "metrics"
@@ -114,13 +117,21 @@ class MetricsRecorder:
                 for k in ("forward_duration", "gate_value", "entropy_value")
             )
             self._fwd_attrs: dict[tuple[int, bool], dict] = {}
-        self._retrieval = create_instrument(meter, m["retrieval"])
-        self._results = create_instrument(meter, m["retrieval_results"])
-        self._injected = create_instrument(meter, m["retrieval_injected"])
-        self._audit = create_instrument(meter, m["audit_operations"])
-        self._score = create_instrument(meter, m["retrieval_score"])
+            # The application's pipeline owns the aggregation: its instruments, per batch.
+            self._retrieval = create_instrument(meter, m["retrieval"])
+            self._results = create_instrument(meter, m["retrieval_results"])
+            self._injected = create_instrument(meter, m["retrieval_injected"])
+            self._audit = create_instrument(meter, m["audit_operations"])
+            self._score = create_instrument(meter, m["retrieval_score"])
+        # Ours: aggregated here, produced into the shared reader's snapshots.
+        self.counts = CountAggregator()
         self._layer_attrs: dict[int, dict] = {}
         self._retrieval_totals: tuple[int, int] | None = None  # (results, injected) once any
+
+    @property
+    def producers(self) -> tuple:
+        """The MetricProducers whose data the shared reader merges into its snapshots."""
+        return (self.forward, self.counts)
 
     def _attrs(self, layer: int) -> dict:
         a = self._layer_attrs.get(layer)
@@ -214,6 +225,9 @@ class MetricsRecorder:
                 results + sum(r for _, r, _ in retrieval.values()),
                 injected + sum(i for _, _, i in retrieval.values()),
             )
+        if not self.per_event:
+            self.counts.add(retrieval, self._attrs, audit, scores)
+            return
         for layer, (calls, results, injected) in retrieval.items():
             attrs = self._attrs(layer)
             self._retrieval.add(calls, attrs)
