@@ -94,17 +94,22 @@ def test_rules_on_every_kind_of_input_fire_in_the_full_stack(make_stack, plugin)
     assert wait_for(lambda: fired >= {"slow", "misses", "store", "drops"}, timeout=15), fired
 
 
+class Collect:
+    """A sink that keeps every event it is handed."""
+
+    name = "collect"
+
+    def __init__(self) -> None:
+        self.seen: list = []
+
+    def handle_batch(self, events) -> None:
+        self.seen.extend(events)
+
+
 def test_sync_hands_what_is_queued_to_the_sinks_before_returning():
-    seen: list = []
-
-    class Sink:
-        name = "collect"
-
-        def handle_batch(self, events):
-            seen.extend(events)
-
-    bus = EventBus()
-    bridge = EventBridge([Sink()], interval=60.0)  # its own cadence never comes
+    sink, bus = Collect(), EventBus()
+    seen = sink.seen
+    bridge = EventBridge([sink], interval=60.0)  # its own cadence never comes
     bridge.subscribe(bus)
     assert not bridge.sync(0.1)  # not started: nothing to wait for
     bridge.start()
@@ -121,16 +126,9 @@ def test_sync_hands_what_is_queued_to_the_sinks_before_returning():
 
 
 def test_a_burst_wakes_the_worker_before_its_cadence():
-    seen: list = []
-
-    class Sink:
-        name = "collect"
-
-        def handle_batch(self, events):
-            seen.extend(events)
-
-    bus = EventBus()
-    bridge = EventBridge([Sink()], queue_size=80, interval=60.0)  # high water: 10 events
+    sink, bus = Collect(), EventBus()
+    seen = sink.seen
+    bridge = EventBridge([sink], queue_size=80, interval=60.0)  # high water: 10 events
     bridge.subscribe(bus)
     bridge.start()
     try:

@@ -119,18 +119,20 @@ class Reference:
         return self.reader.get_metrics_data()
 
 
-def points(data) -> dict:
-    """{(metric name, attributes): comparable point} for the forward metrics."""
+def points(data, names=NAMES, digits: int | None = 6) -> dict:
+    """{(metric name, attributes): comparable point} for the metrics of ``names``
+    (histogram sums rounded to ``digits``; None: exact)."""
     out = {}
     for rm in data.resource_metrics:
         for sm in rm.scope_metrics:
             for m in sm.metrics:
-                if m.name not in NAMES:
+                if m.name not in names:
                     continue
                 for p in m.data.data_points:
                     key = (m.name, tuple(sorted(p.attributes.items())))
                     if hasattr(p, "bucket_counts"):
-                        out[key] = (p.count, round(p.sum, 6), tuple(p.bucket_counts),
+                        total = p.sum if digits is None else round(p.sum, digits)
+                        out[key] = (p.count, total, tuple(p.bucket_counts),
                                     p.min, p.max, tuple(p.explicit_bounds))  # fmt: skip
                     else:
                         out[key] = p.value
@@ -301,24 +303,6 @@ def rare_stream(n: int, seed: int) -> list[tuple[str, dict]]:
     return out
 
 
-def rare_points(data) -> dict:
-    names = {sc.BY_KEY[k].name for k in RARE_KEYS}
-    out = {}
-    for rm in data.resource_metrics:
-        for sm in rm.scope_metrics:
-            for m in sm.metrics:
-                if m.name not in names:
-                    continue
-                for p in m.data.data_points:
-                    key = (m.name, tuple(sorted(p.attributes.items())))
-                    if hasattr(p, "bucket_counts"):
-                        out[key] = (p.count, p.sum, tuple(p.bucket_counts), p.min, p.max,
-                                    tuple(p.explicit_bounds))  # fmt: skip
-                    else:
-                        out[key] = p.value
-    return out
-
-
 def test_same_retrieval_and_audit_points_as_the_sdk(make_stack):
     """Retrieval and audit counts are aggregated outside the SDK too: the same points as
     the SDK's instruments fed the way aga-otel fed them (per batch, per layer)."""
@@ -339,7 +323,9 @@ def test_same_retrieval_and_audit_points_as_the_sdk(make_stack):
             batch = []
     sdk.handle_batch(batch)
     assert stack.force_flush(10)
-    ours, theirs = rare_points(stack.reader.snapshot()), rare_points(reader.get_metrics_data())
+    names = {sc.BY_KEY[k].name for k in RARE_KEYS}
+    ours = points(stack.reader.snapshot(), names, None)
+    theirs = points(reader.get_metrics_data(), names, None)
     assert len(theirs) > 8 * 3 + 5  # every layer's three counters, the operations, scores
     assert ours.keys() == theirs.keys()
     for key, value in theirs.items():
