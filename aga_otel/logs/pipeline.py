@@ -39,7 +39,13 @@ from aga_otel.audit.keys import load_key
 from aga_otel.config import ObservabilityConfig
 from aga_otel.exporters.reporting import ReportingExporter, run_bounded
 from aga_otel.logs import records as rec
-from aga_otel.logs._sdk import BatchLogRecordProcessor, LoggerProvider, LogRecord, SeverityNumber
+from aga_otel.logs._sdk import (
+    BatchLogRecordProcessor,
+    CopyableLogRecord,
+    LoggerProvider,
+    LogRecord,
+    SeverityNumber,
+)
 from aga_otel.logs.local import LocalLogExporter
 from aga_otel.logs.otlp import StatusReportingExporter, build_otlp_exporter, logs_endpoint
 from aga_otel.logs.processors import AuditLogRecordProcessor, SeverityGate
@@ -285,7 +291,7 @@ class LogPipeline:
 
 
 def _record(spec: rec.RecordSpec, context: Context, observed_ns: int) -> LogRecord:
-    return LogRecord(
+    return CopyableLogRecord(
         timestamp=spec.timestamp_ns or None, observed_timestamp=observed_ns, context=context,
         severity_number=SeverityNumber(spec.severity), severity_text=spec.severity_text,
         body=spec.body, attributes=dict(spec.attributes), event_name=spec.event_name,
