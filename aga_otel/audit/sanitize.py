@@ -158,6 +158,7 @@ class _Walk:
     def mapping(self, value: Mapping, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         verdicts, sensitive, walk = self.redact.verdicts, self.redact.sensitive, self.value
+        text, container = self.text, self.container
         for i, (k, v) in enumerate(value.items()):
             if i >= _MAX_ITEMS:
                 out["…"] = f"{len(value) - _MAX_ITEMS} more keys"
@@ -173,6 +174,10 @@ class _Walk:
                 out[key] = REDACTED
             elif v is None or kind is bool or (kind is int and _INT_MIN <= v < _INT_END):
                 out[key] = v
+            elif kind is str:
+                out[key] = text(v)
+            elif kind is dict or kind is list:
+                out[key] = container(v, depth + 1)
             else:
                 out[key] = walk(v, depth + 1)
         return out
