@@ -293,3 +293,18 @@ def test_log_record_copy_is_the_plain_shallow_copy():
     assert vars(got) == vars(want) and got.attributes is ours.attributes
     got.context = None
     assert ours.context is not None
+
+
+def test_entry_hash_is_the_hash_of_the_plain_payload():
+    """The chain's payload encoder, built once, writes what ``json.dumps`` wrote."""
+    from aga_otel.audit.chain import entry_hash, make_record
+    from aga_otel.audit.keys import entry_digest
+
+    for i, details in enumerate(CASES[:100]):
+        record = make_record(1_700_000_000.5 + i, "register\udcff", i % 2 == 0,
+                             None if i % 3 else "boom é", details, max_detail_bytes=2048)  # fmt: skip
+        fields = [i, record.timestamp, record.operation, record.success, record.error,
+                  record.details_json, record.source]  # fmt: skip
+        payload = json.dumps(fields, ensure_ascii=True, separators=(",", ":"))
+        for key in (None, b"k" * 32):
+            assert entry_hash("0" * 64, i, record, key) == entry_digest(key, "0" * 64, payload)
