@@ -47,15 +47,16 @@ def _safe_str(value: Any) -> str:
 
 
 # What every pattern of redact_text(keep_paths=True) needs to match in ASCII text (in
-# lower case): a URL's "://", a keyword of "key=value" credentials, "bearer" or "basic".
-# Non-ASCII text always takes the patterns (case-insensitive Unicode matching: "ſ" ~ "s").
+# lower case): a URL's "://" followed by "user:password@", a keyword of "key=value"
+# credentials, "bearer" or "basic". Non-ASCII text always takes the patterns (they match
+# case-insensitively in Unicode, where "ſ" is an "s").
 _TRIGGERS = ("password", "passwd", "secret", "token", "api", "authorization", "credential",
              "private", "bearer", "basic")  # fmt: skip
 
 
 def redact_free_text(text: str) -> str:
     """``text`` with credentials masked (URL paths kept: they are part of the record)."""
-    if text.isascii() and "://" not in text:
+    if text.isascii() and ("@" not in text or "://" not in text):
         low = text.lower()
         for word in _TRIGGERS:
             if word in low:
