@@ -44,3 +44,7 @@ rules: install
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+
+.PHONY: bench-rare
+bench-rare: install
+	$(BIN)/python benchmarks/rare_events.py

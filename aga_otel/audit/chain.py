@@ -71,11 +71,14 @@ class Anchor:
     hash: str
 
 
+# json.dumps(payload, ensure_ascii=True, separators=(",", ":")), built once; the payload is
+# a new list of scalars, so there is no circular reference to look for.
+_PAYLOAD = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), check_circular=False)
+
+
 def entry_hash(prev_hash: str, seq: int, rec: AuditRecord, key: bytes | None = None) -> str:
-    payload = json.dumps(
-        [seq, rec.timestamp, rec.operation, rec.success, rec.error, rec.details_json, rec.source],
-        ensure_ascii=True,
-        separators=(",", ":"),
+    payload = _PAYLOAD.encode(
+        [seq, rec.timestamp, rec.operation, rec.success, rec.error, rec.details_json, rec.source]
     )
     return entry_digest(key, prev_hash, payload)
 

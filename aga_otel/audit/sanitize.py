@@ -12,9 +12,9 @@ depth, inside lists too, and credentials in free text (``password=...``, ``Beare
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from math import isfinite
 from typing import Any
 
 from aga_otel.redaction import SENSITIVE_WORDS, is_sensitive_key, redact_text, sensitive_words
@@ -22,10 +22,13 @@ from aga_otel.redaction import SENSITIVE_WORDS, is_sensitive_key, redact_text, s
 REDACTED = "***"
 MAX_DEPTH = 16
 _MAX_ITEMS = 1000  # per container; more are summarised, never iterated further
+_INT_MIN, _INT_END = -(2**63), 2**63  # ints outside [_INT_MIN, _INT_END) are kept as text
 
 
 def clean_text(value: Any, max_chars: int = 4096) -> str:
     """``value`` as a str that encodes to UTF-8 (lone surrogates escaped), capped."""
+    if type(value) is str and len(value) <= max_chars and value.isascii():
+        return value  # the common case: nothing to cut, nothing to escape
     text = value if isinstance(value, str) else _safe_str(value)
     if len(text) > max_chars:
         text = text[:max_chars] + f"…[{len(text) - max_chars} more chars]"
@@ -43,17 +46,50 @@ def _safe_str(value: Any) -> str:
         return f"<unprintable {type(value).__name__}>"
 
 
+# What every pattern of redact_text(keep_paths=True) needs to match in ASCII text (in
+# lower case): a URL's "://" followed by "user:password@", a keyword of "key=value"
+# credentials, "bearer" or "basic". Non-ASCII text always takes the patterns (they match
+# case-insensitively in Unicode, where "ſ" is an "s").
+_TRIGGERS = ("password", "passwd", "secret", "token", "api", "authorization", "credential",
+             "private", "bearer", "basic")  # fmt: skip
+
+
 def redact_free_text(text: str) -> str:
     """``text`` with credentials masked (URL paths kept: they are part of the record)."""
+    if text.isascii() and ("@" not in text or "://" not in text):
+        low = text.lower()
+        for word in _TRIGGERS:
+            if word in low:
+                break
+        else:
+            return text  # no pattern can match: skip the regexes
     return redact_text(text, REDACTED, keep_paths=True)
 
 
-_Words = tuple[tuple[str, ...], ...]
+_KEY_CACHE = 4096  # keys whose sensitivity is remembered, per list of words
+
+
+class _Keys:
+    """The sensitive words of one ``redact_keys`` list, with a bounded cache of verdicts
+    (details repeat the same few keys; ``is_sensitive_key`` normalises each time)."""
+
+    def __init__(self, words: tuple[str, ...]) -> None:
+        self.words = sensitive_words(words)
+        self.verdicts: dict[str, bool] = {}
+
+    def sensitive(self, key: str) -> bool:
+        verdict = self.verdicts.get(key)
+        if verdict is None:
+            verdict = is_sensitive_key(key, self.words)
+            if len(self.verdicts) >= _KEY_CACHE:
+                self.verdicts.clear()
+            self.verdicts[key] = verdict
+        return verdict
 
 
 @lru_cache(maxsize=16)
-def _compiled(words: tuple[str, ...]) -> _Words:
-    return sensitive_words(words)
+def _compiled(words: tuple[str, ...]) -> _Keys:
+    return _Keys(words)
 
 
 class _Walk:
@@ -63,9 +99,12 @@ class _Walk:
     ``max_chars`` of text it will be replaced by a truncated preview anyway, so later
     strings become a marker without being scanned: a hostile ``details`` (a thousand 16 KB
     strings) costs one record's worth of redaction, not a thousand.
+
+    Plain ``str``/``int``/``float``/``dict``/``list`` values (nearly all of them) are told
+    apart by their exact type first; anything else takes the general ``isinstance`` checks.
     """
 
-    def __init__(self, redact: _Words, max_chars: int) -> None:
+    def __init__(self, redact: _Keys, max_chars: int) -> None:
         self.redact, self.max_chars, self.budget = redact, max_chars, max_chars
         self.seen: set[int] = set()
 
@@ -77,22 +116,34 @@ class _Walk:
         return redact_free_text(text)
 
     def value(self, value: Any, depth: int = 0) -> Any:
+        kind = type(value)
+        if kind is str:
+            return self.text(value)
+        if kind is int:
+            # Huge ints are legal JSON but unreadable to most consumers; keep them as text.
+            return value if _INT_MIN <= value < _INT_END else str(value)
+        if kind is float:
+            return value if isfinite(value) else str(value)
+        if kind is dict or kind is list:
+            return self.container(value, depth)
         if value is None or isinstance(value, bool):
             return value
         if isinstance(value, int):
-            # Huge ints are legal JSON but unreadable to most consumers; keep them as text.
-            return value if -(2**63) <= value < 2**63 else str(value)
+            return value if _INT_MIN <= value < _INT_END else str(value)
         if isinstance(value, float):
-            return value if math.isfinite(value) else str(value)
+            return value if isfinite(value) else str(value)
         if isinstance(value, str) or not isinstance(value, (Mapping, list, tuple, set, frozenset)):
             return self.text(value)
+        return self.container(value, depth)
+
+    def container(self, value: Any, depth: int) -> Any:
         if depth >= MAX_DEPTH:
             return f"<nested deeper than {MAX_DEPTH} levels>"
         if id(value) in self.seen:
             return "<cycle>"
         self.seen.add(id(value))
         try:
-            if isinstance(value, Mapping):
+            if type(value) is dict or isinstance(value, Mapping):
                 return self.mapping(value, depth)
             items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
             out = []
@@ -107,21 +158,47 @@ class _Walk:
 
     def mapping(self, value: Mapping, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        verdicts, sensitive, walk = self.redact.verdicts, self.redact.sensitive, self.value
+        text, container = self.text, self.container
         for i, (k, v) in enumerate(value.items()):
             if i >= _MAX_ITEMS:
                 out["…"] = f"{len(value) - _MAX_ITEMS} more keys"
                 break
-            key = clean_text(k, 256)
-            sensitive = is_sensitive_key(key, self.redact)
-            out[key] = REDACTED if sensitive else self.value(v, depth + 1)
+            # clean_text's and value's commonest cases, inlined: most details are a few
+            # plain keys holding small numbers, flags and short strings.
+            key = k if type(k) is str and len(k) <= 256 and k.isascii() else clean_text(k, 256)
+            hidden = verdicts.get(key)
+            if hidden is None:
+                hidden = sensitive(key)
+            kind = type(v)
+            if hidden:
+                out[key] = REDACTED
+            elif v is None or kind is bool or (kind is int and _INT_MIN <= v < _INT_END):
+                out[key] = v
+            elif kind is str:
+                out[key] = text(v)
+            elif kind is dict or kind is list:
+                out[key] = container(v, depth + 1)
+            else:
+                out[key] = walk(v, depth + 1)
         return out
+
+
+# What json.dumps(value, sort_keys=True, ...) builds on every call, built once.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+)
+# The same text for a tree the walk built: every dict and list in it is new and appears
+# once, so the encoder's search for circular references (half its time) finds nothing.
+_CANONICAL_TREE = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False,
+    check_circular=False,
+)  # fmt: skip
 
 
 def canonical_json(value: Any) -> str:
     """The one serialisation used for hashing and storage (stable, ASCII-only)."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    )
+    return _CANONICAL.encode(value)
 
 
 def sanitize_details(
@@ -141,12 +218,12 @@ def sanitize_details(
         details = {} if details is None else {"value": details}
     try:
         safe = _Walk(redact, max_bytes).value(details)
-        text = canonical_json(safe)
+        text = _CANONICAL_TREE.encode(safe)
     except Exception as exc:  # e.g. a Mapping whose items() raises
         safe = {"_unserialisable": clean_text(f"{type(exc).__name__}: {exc}", 512)}
-        text = canonical_json(safe)
+        text = _CANONICAL_TREE.encode(safe)
     if len(text) > max_bytes:
         preview = text[: max(0, max_bytes - 128)]
         safe = {"_truncated": True, "_original_bytes": len(text), "preview": preview}
-        text = canonical_json(safe)
+        text = _CANONICAL_TREE.encode(safe)
     return safe, text

@@ -77,28 +77,23 @@ class AuditWriter:
 
     def submit(self, record: AuditRecord) -> None:
         """Queue one record (worker thread); never blocks on I/O, never raises."""
-        with self._lock:
+        with self._lock:  # one hold: the commonest call of the audit path
             if self._closed:  # handed over after the final flush: counted, never silent
                 self.dropped += 1
                 self.lost_after_close += 1
-                first = self.lost_after_close == 1
-            else:
-                first = None
-        if first is not None:
-            if first:
-                logger.error("audit record received after the audit writer shut down; dropped")
-            return
-        with self._lock:
-            if len(self._backlog) >= self.max_backlog:
+                first_lost, first_overflow = self.lost_after_close == 1, False
+            elif len(self._backlog) >= self.max_backlog:
                 self.dropped += 1
-                overflow = self.dropped == 1
+                first_lost, first_overflow = False, self.dropped == 1
             else:
                 self._backlog.append(record)
                 self.accepted += 1
-                overflow = False
                 if len(self._backlog) >= self.batch_size:
                     self._wake.set()
-        if overflow:
+                return
+        if first_lost:
+            logger.error("audit record received after the audit writer shut down; dropped")
+        elif first_overflow:
             logger.error(
                 "audit backlog full (%d records: the %s store is failing or slower than the "
                 "audit rate); counting and dropping new audit records",

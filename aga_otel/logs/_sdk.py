@@ -22,8 +22,25 @@ from opentelemetry.sdk._logs.export import (
     LogRecordExportResult,
 )
 
+
+class CopyableLogRecord(LogRecord):
+    """The API's ``LogRecord`` with a direct ``__copy__``.
+
+    The SDK's ``BatchLogRecordProcessor.on_emit`` takes ``copy.copy`` of every record (to
+    drop its context); for a plain object that goes through ``__reduce_ex__`` and
+    ``copyreg``. This is the same shallow copy (a new instance sharing the attribute
+    values), made directly.
+    """
+
+    def __copy__(self) -> CopyableLogRecord:
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+
 __all__ = [
     "BatchLogRecordProcessor",
+    "CopyableLogRecord",
     "InMemoryLogRecordExporter",
     "LogRecord",
     "LogRecordExportResult",

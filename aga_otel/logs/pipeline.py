@@ -39,7 +39,13 @@ from aga_otel.audit.keys import load_key
 from aga_otel.config import ObservabilityConfig
 from aga_otel.exporters.reporting import ReportingExporter, run_bounded
 from aga_otel.logs import records as rec
-from aga_otel.logs._sdk import BatchLogRecordProcessor, LoggerProvider, LogRecord, SeverityNumber
+from aga_otel.logs._sdk import (
+    BatchLogRecordProcessor,
+    CopyableLogRecord,
+    LoggerProvider,
+    LogRecord,
+    SeverityNumber,
+)
 from aga_otel.logs.local import LocalLogExporter
 from aga_otel.logs.otlp import StatusReportingExporter, build_otlp_exporter, logs_endpoint
 from aga_otel.logs.processors import AuditLogRecordProcessor, SeverityGate
@@ -60,6 +66,7 @@ logger = logging.getLogger(__name__)
 # thread that is never the emitter's span; a context holding the invalid span prevents it.
 _NO_SPAN = trace.set_span_in_context(trace.INVALID_SPAN, Context())
 _EXPORT_QUEUE = 8192  # records waiting per exporter before the batch processor drops
+_SEVERITY = {s.value: s for s in SeverityNumber}  # one lookup, not an Enum call per record
 SCOPE_NAME = "aga_otel.logs"
 APP_COMPONENT = "logs.app"  # status of the records handed to an application's provider
 
@@ -285,9 +292,9 @@ class LogPipeline:
 
 
 def _record(spec: rec.RecordSpec, context: Context, observed_ns: int) -> LogRecord:
-    return LogRecord(
+    return CopyableLogRecord(
         timestamp=spec.timestamp_ns or None, observed_timestamp=observed_ns, context=context,
-        severity_number=SeverityNumber(spec.severity), severity_text=spec.severity_text,
+        severity_number=_SEVERITY[spec.severity], severity_text=spec.severity_text,
         body=spec.body, attributes=dict(spec.attributes), event_name=spec.event_name,
     )  # fmt: skip
 
