@@ -22,13 +22,11 @@ even with tracing export off, and a sequence number, so the worker dispatches th
 emission order. The worker turns ``(event, context)`` pairs back into events
 for the sinks (see :mod:`aga_otel.tracing.capture`).
 
-The worker wakes on a slow cadence (``interval``, 1 s), not by polling, and whenever a
-consumer that needs fresh data asks (:meth:`EventBridge.sync`: the alert engine, before each
-evaluation, every 0.5 s by default). At generation pacing (a dozen events every ~9 ms) a pass
-then finds ~650 events: the fixed cost of a pass is shared, and the aggregation loop runs
-warm — per event, a pass over a few hundred events costs about a third less CPU than one
-over a few dozen. A burst wakes it early: the handler sets the wake-up event when the
-forward lane reaches an eighth of its capacity. ``drain()`` and ``stop()`` wake it at once.
+The worker wakes on a slow cadence (``interval``, 1 s), not by polling; a reader that needs
+fresh data wakes it (:meth:`EventBridge.sync`: the alert engine before each evaluation, every
+new snapshot), and so does a burst (the forward lane at an eighth of its capacity). At
+generation pacing a pass then finds hundreds of events, so its fixed cost is shared and the
+aggregation loop runs warm. ``drain()`` and ``stop()`` wake it at once.
 Each pass is dispatched in chunks with a GIL release between them, so the model's thread
 never waits for a whole pass.
 """
@@ -49,7 +47,7 @@ from opentelemetry.context import get_current as _current_context
 
 from aga_otel import semconv as sc
 from aga_otel.pipeline import EventSink
-from aga_otel.status import Status, StatusBoard
+from aga_otel.status import LossWatch, Status, StatusBoard
 from aga_otel.tracing.capture import unwrap_batch
 
 logger = logging.getLogger(__name__)
@@ -110,8 +108,10 @@ class EventBridge:
         self._started = self._finished = 0
         self._forward_sinks: list = []
         self._split_sinks()
-        self._audit_drops_seen = 0
-        self._audit_drop_at = 0.0
+        self._audit_loss = LossWatch(
+            self.status, AUDIT_LANE, logger, f"no audit events lost for {_AUDIT_LOSS_MEMORY:.0f} s",
+            _AUDIT_LOSS_MEMORY,
+        )  # fmt: skip
         self.status.register("bridge")
         self.status.register(AUDIT_LANE, "no audit events lost")
 
@@ -244,13 +244,9 @@ class EventBridge:
             self._wake.clear()
 
     def sync(self, timeout: float = 0.25) -> bool:
-        """Wait until what is queued now has been handed to the sinks (at most ``timeout``).
-
-        For consumers that read the sinks' state on their own schedule: the alert engine
-        calls it before each evaluation, so an evaluation sees every event emitted before
-        it while the worker keeps its slow cadence. Returns at once when nothing is queued
-        or in flight; False when the worker is not running or the wait timed out.
-        """
+        """Wait until what is queued now has been handed to the sinks (at most ``timeout``),
+        so a reader sees every event emitted before it. At once when nothing is queued or in
+        flight; False when the worker is not running or the wait timed out."""
         thread = self._thread
         if thread is None or not thread.is_alive() or threading.current_thread() is thread:
             return False
@@ -264,28 +260,13 @@ class EventBridge:
             self._wake.set()
             return self._passes.wait_for(lambda: self._finished >= target, timeout)
 
-    def _check_audit_lane(self) -> None:
-        """Degrade ``audit.lane`` while audit events are being lost (off the hot path)."""
-        lost = self.dropped_audit_queue_full
-        now = time.monotonic()
-        if lost > self._audit_drops_seen:
-            new = lost - self._audit_drops_seen
-            self._audit_drops_seen, self._audit_drop_at = lost, now
-            logger.error(
-                "aga-otel: %d audit events lost: the audit lane (%d) was full", new,
-                self.rare_queue_size,
-            )  # fmt: skip
-            self.status.failure(
-                AUDIT_LANE, f"{lost} audit events lost (audit lane full)", Status.DEGRADED,
-                lost=lost,
-            )  # fmt: skip
-        elif self._audit_drop_at and now - self._audit_drop_at > _AUDIT_LOSS_MEMORY:
-            self._audit_drop_at = 0.0
-            self.status.success(AUDIT_LANE, f"no audit events lost for {_AUDIT_LOSS_MEMORY:.0f} s")
-
     def _pass(self) -> int:
         """Take what is queued (the forward lane up to ``_BATCH``) and dispatch it."""
-        self._check_audit_lane()
+        self._audit_loss.check(
+            self.dropped_audit_queue_full,
+            f"aga-otel: %d audit events lost: the audit lane ({self.rare_queue_size}) was full",
+            f"{self.dropped_audit_queue_full} audit events lost (audit lane full)",
+        )
         rare = self._take(self._audit, self.rare_queue_size) + self._take(
             self._other, self.rare_queue_size
         )

@@ -41,7 +41,7 @@ from aga_otel.metrics.gauges import register_gauges, register_process_metrics
 from aga_otel.metrics.reader import SharedMetricReader, feed_foreign_reader
 from aga_otel.metrics.recorder import MetricsRecorder, create_instrument
 from aga_otel.redaction import redact_text
-from aga_otel.status import Status, StatusBoard
+from aga_otel.status import StatusBoard, component_stats, optional_component
 from aga_otel.tracing import build_tracing
 
 logger = logging.getLogger("aga_otel")
@@ -159,12 +159,12 @@ class ObservabilityStack:
             )
         # The log pipeline always exists: audit events reach the audit trail even when
         # log records are off.
-        self.log_exporter = _optional_component("logs", self.status, lambda: build_log_pipeline(
+        self.log_exporter = optional_component("logs", self.status, lambda: build_log_pipeline(
             cfg, self.status, self.resource, app_provider=self._app_logger, model=self._model))  # fmt: skip
         if self.log_exporter is not None:
             sinks.append(self.log_exporter)
             self.audit_storage = self.log_exporter.audit_store
-        self.tracing = _optional_component("traces", self.status, lambda: build_tracing(
+        self.tracing = optional_component("traces", self.status, lambda: build_tracing(
             cfg, self.status, self.resource, app_provider=self._app_tracer, model=self._model))  # fmt: skip
         if self.tracing is not None:
             sinks.append(self.tracing)
@@ -198,7 +198,7 @@ class ObservabilityStack:
         """Alerts and health run on the shared reader's schedule and read their inputs from
         the components (no reader of their own, no collection)."""
         cfg = self.config
-        self.alert_manager = _optional_component(
+        self.alert_manager = optional_component(
             "alerts",
             self.status,
             lambda: build_alert_manager(
@@ -210,7 +210,7 @@ class ObservabilityStack:
             self.reader.add_consumer(self.alert_manager)
             self._route_alerts_to_logs()
         if cfg.health_enabled:
-            self.health = _optional_component(
+            self.health = optional_component(
                 "health",
                 self.status,
                 lambda: build_health(
@@ -389,25 +389,7 @@ class ObservabilityStack:
             "prometheus_port": self.prometheus.port if self.prometheus else None,
             "components": self.status.snapshot(),
             "plugin_bound": self.plugin is not None,
-            "logs": _stats_of(self.log_exporter),
-            "alerts": _stats_of(self.alert_manager),
-            "traces": _stats_of(self.tracing),
+            "logs": component_stats(self.log_exporter),
+            "alerts": component_stats(self.alert_manager),
+            "traces": component_stats(self.tracing),
         }
-
-
-def _optional_component(name: str, status: StatusBoard, build):
-    """Build one component; a failure disables it (logged, on the status board), not the stack."""
-    try:
-        return build()
-    except Exception as exc:
-        reason = redact_text(str(exc))
-        logger.error("aga-otel: %s component could not start: %s", name, reason)
-        status.failure(name, f"could not start: {reason}", Status.UNHEALTHY)
-        return None
-
-
-def _stats_of(component: Any) -> dict | None:
-    try:
-        return None if component is None else component.stats()
-    except Exception as exc:
-        return {"error": repr(exc)}

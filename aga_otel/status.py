@@ -7,13 +7,18 @@ degrades itself here (with a clear log line at the call site), never the process
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from aga_otel.redaction import redact_text
 from aga_otel.semconv import ATTR_EXPORTER
+
+_LOG = logging.getLogger("aga_otel")
 
 
 class Status(IntEnum):
@@ -113,3 +118,51 @@ class StatusBoard:
     def snapshot(self) -> dict[str, dict]:
         with self._lock:
             return {name: st.as_dict() for name, st in sorted(self._states.items())}
+
+
+class LossWatch:
+    """Degrades ``component`` while a loss counter grows, with one error line per increase,
+    and reports it healthy again once ``memory`` seconds passed without a new loss."""
+
+    def __init__(
+        self, status: StatusBoard, component: str, log: logging.Logger, recovered: str,
+        memory: float = 60.0,
+    ) -> None:  # fmt: skip
+        self.status, self.component, self.log, self.memory = status, component, log, memory
+        self.recovered = recovered  # the board's detail once healthy again
+        self._seen = 0
+        self._at = 0.0  # when the last loss was seen; 0: none remembered
+
+    def check(self, lost: int, message: str, detail: str) -> None:
+        """``lost``: the counter now; ``message`` (a %-format taking the new losses) is
+        logged and ``detail`` set on the board when it grew."""
+        now = time.monotonic()
+        if lost > self._seen:
+            new, self._seen, self._at = lost - self._seen, lost, now
+            self.log.error(message, new)
+            self.status.failure(self.component, detail, Status.DEGRADED, lost=lost)
+        elif self._at and now - self._at > self.memory:
+            self._at = 0.0
+            self.status.success(self.component, self.recovered)
+
+
+def optional_component(
+    name: str, status: StatusBoard, build: Callable[[], Any],
+    log: logging.Logger = _LOG,
+) -> Any:  # fmt: skip
+    """Build one component; a failure disables it (logged, on the status board), not the stack."""
+    try:
+        return build()
+    except Exception as exc:
+        reason = redact_text(str(exc))
+        log.error("aga-otel: %s component could not start: %s", name, reason)
+        status.failure(name, f"could not start: {reason}", Status.UNHEALTHY)
+        return None
+
+
+def component_stats(component: Any) -> dict | None:
+    """``component.stats()``; None without a component, ``{"error": ...}`` if it raises."""
+    try:
+        return None if component is None else component.stats()
+    except Exception as exc:
+        return {"error": repr(exc)}
