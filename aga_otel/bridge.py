@@ -109,8 +109,10 @@ class EventBridge:
         self._forward_sinks: list = []
         self._split_sinks()
         self._audit_loss = LossWatch(
-            self.status, AUDIT_LANE, logger, f"no audit events lost for {_AUDIT_LOSS_MEMORY:.0f} s",
-            _AUDIT_LOSS_MEMORY,
+            self.status, AUDIT_LANE, logger, memory=_AUDIT_LOSS_MEMORY,
+            message=f"aga-otel: %d audit events lost: the audit lane ({rare_queue_size}) was full",
+            detail="{lost} audit events lost (audit lane full)",
+            recovered=f"no audit events lost for {_AUDIT_LOSS_MEMORY:.0f} s",
         )  # fmt: skip
         self.status.register("bridge")
         self.status.register(AUDIT_LANE, "no audit events lost")
@@ -262,11 +264,7 @@ class EventBridge:
 
     def _pass(self) -> int:
         """Take what is queued (the forward lane up to ``_BATCH``) and dispatch it."""
-        self._audit_loss.check(
-            self.dropped_audit_queue_full,
-            f"aga-otel: %d audit events lost: the audit lane ({self.rare_queue_size}) was full",
-            f"{self.dropped_audit_queue_full} audit events lost (audit lane full)",
-        )
+        self._audit_loss.check(self.dropped_audit_queue_full)
         rare = self._take(self._audit, self.rare_queue_size) + self._take(
             self._other, self.rare_queue_size
         )

@@ -121,27 +121,27 @@ class StatusBoard:
 
 
 class LossWatch:
-    """Degrades ``component`` while a loss counter grows, with one error line per increase,
-    and reports it healthy again once ``memory`` seconds passed without a new loss."""
+    """Degrades ``component`` while a loss counter grows, with one error line per increase
+    (``message % new``), and reports it healthy again (``recovered``) once ``memory`` seconds
+    passed without a new loss. ``detail`` is formatted with ``lost``, the counter's value."""
 
     def __init__(
-        self, status: StatusBoard, component: str, log: logging.Logger, recovered: str,
-        memory: float = 60.0,
+        self, status: StatusBoard, component: str, log: logging.Logger, *, message: str,
+        detail: str, recovered: str, memory: float = 60.0,
     ) -> None:  # fmt: skip
         self.status, self.component, self.log, self.memory = status, component, log, memory
-        self.recovered = recovered  # the board's detail once healthy again
+        self.message, self.detail, self.recovered = message, detail, recovered
         self._seen = 0
         self._at = 0.0  # when the last loss was seen; 0: none remembered
 
-    def check(self, lost: int, message: str, detail: str) -> None:
-        """``lost``: the counter now; ``message`` (a %-format taking the new losses) is
-        logged and ``detail`` set on the board when it grew."""
-        now = time.monotonic()
+    def check(self, lost: int) -> None:
         if lost > self._seen:
-            new, self._seen, self._at = lost - self._seen, lost, now
-            self.log.error(message, new)
-            self.status.failure(self.component, detail, Status.DEGRADED, lost=lost)
-        elif self._at and now - self._at > self.memory:
+            new, self._seen, self._at = lost - self._seen, lost, time.monotonic()
+            self.log.error(self.message, new)
+            self.status.failure(
+                self.component, self.detail.format(lost=lost), Status.DEGRADED, lost=lost
+            )
+        elif self._at and time.monotonic() - self._at > self.memory:
             self._at = 0.0
             self.status.success(self.component, self.recovered)
 
