@@ -179,6 +179,7 @@ METRICS: tuple[MetricSpec, ...] = (
 )  # fmt: skip
 
 BY_KEY: dict[str, MetricSpec] = {m.key: m for m in METRICS}
+BY_NAME: dict[str, MetricSpec] = {m.name: m for m in METRICS}
 
 # --- process/runtime metrics (optional, ``process_metrics``) -------------------------------
 # OpenTelemetry's process semantic conventions (process.*, status: Development) and the

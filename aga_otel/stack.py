@@ -36,9 +36,14 @@ from aga_otel.forking import after_fork_in_child, reinit_in_child
 from aga_otel.health import build_health
 from aga_otel.live import attach_dashboard
 from aga_otel.logs import build_log_pipeline
-from aga_otel.metrics.app_provider import app_gauges_follow, app_metrics_meter
+from aga_otel.metrics.app_provider import (
+    app_gauges_follow,
+    app_metrics_meter,
+    app_metrics_sink,
+    feed_readers,
+)
 from aga_otel.metrics.gauges import register_gauges, register_process_metrics
-from aga_otel.metrics.reader import SharedMetricReader, feed_foreign_reader
+from aga_otel.metrics.reader import SharedMetricReader
 from aga_otel.metrics.recorder import MetricsRecorder, create_instrument
 from aga_otel.redaction import redact_text
 from aga_otel.status import StatusBoard, component_stats, optional_component
@@ -55,7 +60,7 @@ class ObservabilityStack:
     starts. Nothing installs a global OTel provider.
 
     ``meter_provider``: an application's own ``MeterProvider`` (the Instrumentor passes
-    it): AGA's metrics are recorded into it too, per event on the worker (see
+    it): its readers get AGA's metrics from the stack's aggregations at their collections (see
     :mod:`aga_otel.metrics.app_provider`), while aga-otel's private provider keeps feeding
     the Prometheus endpoint, alerts and health. ``logger_provider``/``tracer_provider``: the
     application's own, which carry aga-otel's log records and spans (the audit trail and
@@ -149,14 +154,14 @@ class ObservabilityStack:
         scope = InstrumentationScope(sc.METER_NAME, __version__)
         for producer in recorder.producers:
             self.reader.add_producer(producer, self.resource, scope)
-        for extra in self._extra_readers:  # they see the forward metrics too
-            feed_foreign_reader(extra, self.reader)
+        if self._extra_readers:  # they see the aggregations' metrics too
+            feed_readers(self.meter_provider, self.meter, recorder.producers, self._extra_readers)
         sinks: list = [recorder]
         app_meter = app_metrics_meter(self._app_meter_provider)
-        if app_meter is not None:  # the application's provider: per-event, on the worker
-            sinks.append(
-                MetricsRecorder(app_meter, cfg.per_layer_attributes, cfg.max_layers, per_event=True)
-            )
+        if app_meter is not None:  # the application's provider: fed by the aggregations
+            mirror = app_metrics_sink(self._app_meter_provider, app_meter, recorder)
+            if mirror is not None:  # or, where that cannot be, per event on the worker
+                sinks.append(mirror)
         # The log pipeline always exists: audit events reach the audit trail even when
         # log records are off.
         self.log_exporter = optional_component("logs", self.status, lambda: build_log_pipeline(

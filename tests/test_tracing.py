@@ -25,7 +25,8 @@ from aga_otel.bridge import EventBridge
 from aga_otel.contract import EventBus
 from aga_otel.exporters.otlp import create_metric_exporter
 from aga_otel.logs import build_log_pipeline
-from aga_otel.metrics.reader import SharedMetricReader, feed_foreign_reader
+from aga_otel.metrics.app_provider import feed_readers
+from aga_otel.metrics.reader import SharedMetricReader
 from aga_otel.metrics.recorder import MetricsRecorder
 from aga_otel.status import Status, StatusBoard
 from aga_otel.tracing import build_tracing
@@ -55,16 +56,17 @@ class Wired:
         ).resolve(env={})  # fmt: skip
         self.status = StatusBoard()
         # An application's own exporting reader next to the shared one: the forward metrics
-        # (aggregated outside the SDK) reach it through feed_foreign_reader.
+        # (aggregated outside the SDK) reach it through the producer feed.
         shared = SharedMetricReader()
         periodic = PeriodicExportingMetricReader(
             create_metric_exporter(self.config), export_interval_millis=3_600_000
         )
         self.meter_provider = MeterProvider(resource=RESOURCE, metric_readers=[shared, periodic])
-        recorder = MetricsRecorder(self.meter_provider.get_meter("test"), exemplars=True)
+        meter = self.meter_provider.get_meter("test")
+        recorder = MetricsRecorder(meter, exemplars=True)
         for producer in recorder.producers:
             shared.add_producer(producer, RESOURCE, InstrumentationScope("test"))
-        feed_foreign_reader(periodic, shared)
+        feed_readers(self.meter_provider, meter, recorder.producers, [periodic])
         self.logs = build_log_pipeline(self.config, self.status, RESOURCE)
         self.tracing = build_tracing(self.config, self.status, RESOURCE)
         sinks = [recorder, self.logs, self.tracing]

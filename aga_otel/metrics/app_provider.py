@@ -1,27 +1,70 @@
 """An application's own ``MeterProvider`` (``AgaInstrumentor(meter_provider=...)``).
 
-AGA's event metrics are recorded there per event on the worker (``MetricsRecorder`` with
-``per_event=True``) and the observable gauges are registered there too, while aga-otel's
-private provider keeps feeding Prometheus, alerts and health: their snapshots need a
-reader, and none can be added to a provider someone else built. Cost: docs/opentelemetry.md.
+The stack's own forward and retrieval/audit aggregations are fed to that provider's readers
+at their collections (:mod:`aga_otel.metrics.feed`, the spec's MetricProducer): no event is
+recorded twice, so the application's provider costs what aga-otel's own does. The
+observable gauges are registered there as SDK instruments. aga-otel's private provider
+keeps feeding Prometheus, alerts and health. Where the feed cannot reproduce what the
+application's views or readers ask for, every event is recorded through that provider's
+SDK instruments on the worker instead (``MetricsRecorder(per_event=True)``), with one
+warning. Cost: docs/opentelemetry.md.
 """
 
 from __future__ import annotations
 
+import logging
 import weakref
 from typing import Any
 
 from aga_otel import semconv as sc
 from aga_otel._version import __version__
+from aga_otel.metrics.feed import FeedUnsupported, ProducerFeed
 from aga_otel.metrics.gauges import register_gauges
+from aga_otel.metrics.recorder import MetricsRecorder, create_instrument
+
+logger = logging.getLogger(__name__)
+
+# Our instruments whose data the aggregations produce (the feed matches views on them).
+FED_KEYS = ("forward", "forward_duration", "gate_value", "entropy_value", "retrieval",
+            "retrieval_results", "retrieval_injected", "audit_operations",
+            "retrieval_score")  # fmt: skip
+
+_FEEDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # provider → ProducerFeed
 
 
 def app_metrics_meter(provider: Any) -> Any:
-    """aga-otel's meter on an application's ``MeterProvider`` (None without one): AGA's
-    event metrics are recorded there per event on the worker, and the observable gauges
-    are registered there too; the private provider keeps feeding Prometheus, alerts and
-    health (their snapshots need a reader, and none can be added to a built provider)."""
+    """aga-otel's meter on an application's ``MeterProvider`` (None without one)."""
     return None if provider is None else provider.get_meter(sc.METER_NAME, __version__)
+
+
+def feed_readers(provider: Any, meter: Any, producers, readers=None) -> ProducerFeed:
+    """Feed ``producers`` to ``provider``'s readers (``readers``: only these), sharing one
+    feed per provider and reader set; raises :class:`FeedUnsupported`."""
+    key = provider if readers is None else readers[0]
+    feed = _FEEDS.get(key)
+    if feed is None:
+        instruments = {sc.BY_KEY[k].name: create_instrument(meter, sc.BY_KEY[k]) for k in FED_KEYS}
+        feed = _FEEDS[key] = ProducerFeed(provider, meter, instruments, readers)
+    feed.attach(producers)
+    return feed
+
+
+def app_metrics_sink(provider: Any, meter: Any, recorder: MetricsRecorder) -> Any:
+    """Make ``recorder``'s aggregations reach the application's ``provider``.
+
+    Returns None when they are fed to its readers, or else the per-event recorder the
+    bridge must also feed (the logged fallback)."""
+    try:
+        feed_readers(provider, meter, recorder.producers)
+        return None
+    except FeedUnsupported as exc:
+        reason = str(exc)
+    logger.warning(
+        "aga-otel: AGA's metrics reach the application's MeterProvider by recording every "
+        "event through its instruments (about 20 µs of CPU per forward event), because %s",
+        reason,
+    )
+    return MetricsRecorder(meter, recorder.per_layer, recorder.max_layers, per_event=True)
 
 
 class _GaugeSource:

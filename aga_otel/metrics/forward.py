@@ -37,28 +37,18 @@ from opentelemetry.sdk.metrics.export import (
 
 from aga_otel import semconv as sc
 from aga_otel.mapping import MAX_LATENCY_US, MAX_VALUE, parse_forward
+from aga_otel.metrics.histogram import Cursor, Hist, delta_counts, open_cursor
 from aga_otel.tracing.capture import SPAN_CONTEXT_ATTR
 
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
+_DELTA = AggregationTemporality.DELTA
 HISTOGRAM_KEYS = ("forward_duration", "gate_value", "entropy_value")
 _SPECS = tuple(sc.BY_KEY[k] for k in HISTOGRAM_KEYS)
 _HIST_SLOTS = ("dur", "gate", "ent")  # the _Layer attribute of each histogram key
-_DUR, _GATE, _ENT = (tuple(s.buckets or ()) for s in _SPECS)
+_DUR, _GATE, _ENT = _BOUNDS = tuple(tuple(s.buckets or ()) for s in _SPECS)
 _INF = float("inf")
 _TIME_TYPES = (float, int)
 _MAX_TIMESTAMP = 1e11  # seconds; anything else is not a Unix time (the batch's clock is used)
-
-
-class _Hist:
-    """One cumulative explicit-bucket histogram (the SDK's aggregation, in plain Python)."""
-
-    __slots__ = ("counts", "total", "low", "high")
-
-    def __init__(self, n_bounds: int) -> None:
-        self.counts = [0] * (n_bounds + 1)
-        self.total = 0.0
-        self.low = _INF
-        self.high = -_INF
 
 
 class _Layer:
@@ -72,7 +62,7 @@ class _Layer:
         self.start_ns = now_ns
         self.applied = self.bypassed = 0
         self.start_applied = self.start_bypassed = now_ns
-        self.dur, self.gate, self.ent = _Hist(len(_DUR)), _Hist(len(_GATE)), _Hist(len(_ENT))
+        self.dur, self.gate, self.ent = Hist(len(_DUR)), Hist(len(_GATE)), Hist(len(_ENT))
         self.exemplars: dict[int, tuple[float, int, int, int]] = {}  # bucket → last sampled
 
 
@@ -84,6 +74,7 @@ class ForwardAggregator:
         self.max_layers = max_layers
         self._layers: dict[int, _Layer] = {}
         self._lock = threading.Lock()
+        self._cursors: list[Cursor] = []  # one per delta reader (metrics/feed.py)
         self.malformed = 0
 
     def add(self, events: Iterable, traced: bool = False) -> tuple[int, dict[int, list[int]]]:
@@ -179,38 +170,56 @@ class ForwardAggregator:
         self.malformed += malformed
         return malformed, per_second
 
-    def produce(self, exemplars_since_ns: int | None = 0) -> list[Metric]:
-        """The cumulative forward metrics as OTel ``Metric`` objects (empty before data).
+    def produce(
+        self, exemplars_since_ns: int | None = 0, cursor: Cursor | None = None
+    ) -> list[Metric]:
+        """The forward metrics as OTel ``Metric`` objects (empty when there is nothing).
 
-        ``exemplars_since_ns``: attach the duration exemplars recorded after this time
-        (0: the latest of every bucket, as a Prometheus scrape shows them; None: none).
+        Cumulative by default. ``exemplars_since_ns``: attach the duration exemplars recorded
+        after this time (0: the latest of every bucket, as a Prometheus scrape shows them;
+        None: none). With a ``cursor`` (:meth:`open_cursor`): delta points since that
+        cursor's previous call, as the SDK's delta aggregation gives them — series without
+        new events left out, each interval's own min/max, its exemplars only.
         """
         now = time.time_ns()
         forward: list[NumberDataPoint] = []
         hists: tuple[list, list, list] = ([], [], [])
         with self._lock:
-            for st in self._layers.values():
-                for n, start, flag in ((st.applied, st.start_applied, "true"),
-                                       (st.bypassed, st.start_bypassed, "false")):  # fmt: skip
-                    if n:
-                        attrs = {**st.attrs, sc.ATTR_APPLIED: flag}
-                        forward.append(NumberDataPoint(attrs, start, now, n))
-                count = st.applied + st.bypassed
-                for out, h, bounds in zip(hists, (st.dur, st.gate, st.ent), (_DUR, _GATE, _ENT)):
-                    ex = _exemplars(st, exemplars_since_ns) if h is st.dur else []
-                    out.append(HistogramDataPoint(
-                        dict(st.attrs), st.start_ns, now, count, h.total, list(h.counts),
-                        bounds, h.low, h.high, ex,
-                    ))  # fmt: skip
+            if cursor is None:
+                for st in self._layers.values():
+                    _cumulative_points(st, now, exemplars_since_ns, forward, hists)
+            else:
+                for key, h in self._hists():
+                    h.cut(key, self._cursors)
+                for key, st in self._layers.items():
+                    _delta_points(key, st, now, cursor, exemplars_since_ns, forward, hists)
+                cursor.finish(now)
         if not forward:
             return []
+        temporality = _CUMULATIVE if cursor is None else _DELTA
         spec = sc.BY_KEY["forward"]
-        metrics = [Metric(spec.name, spec.description, spec.unit, Sum(forward, _CUMULATIVE, True))]
+        metrics = [Metric(spec.name, spec.description, spec.unit, Sum(forward, temporality, True))]
         for spec, points in zip(_SPECS, hists):
             metrics.append(
-                Metric(spec.name, spec.description, spec.unit, Histogram(points, _CUMULATIVE))
+                Metric(spec.name, spec.description, spec.unit, Histogram(points, temporality))
             )
         return metrics
+
+    def open_cursor(self) -> Cursor:
+        """A delta reader's cursor: its first :meth:`produce` covers everything so far."""
+        with self._lock:
+            return open_cursor(self._cursors, self._hists())
+
+    def close_cursor(self, cursor: Cursor) -> None:
+        with self._lock:
+            if cursor in self._cursors:
+                self._cursors.remove(cursor)
+
+    def _hists(self):
+        for key, st in self._layers.items():
+            yield (key, 0), st.dur
+            yield (key, 1), st.gate
+            yield (key, 2), st.ent
 
     def totals(self) -> dict[str, tuple]:
         """The forward metrics summed over their layers, for consumers that need no labels.
@@ -234,14 +243,56 @@ class ForwardAggregator:
                 total = 0.0
                 for h in hists:
                     total += h.total
-                low = min(h.low for h in hists)
-                high = max(h.high for h in hists)
+                low = min(h.minimum() for h in hists)
+                high = max(h.maximum() for h in hists)
                 out[key] = (bounds, tuple(counts), count, total, low, high)
         return out
 
     @property
     def layer_count(self) -> int:
         return len(self._layers)
+
+
+def _cumulative_points(
+    st: _Layer, now: int, since: int | None, forward: list, hists: tuple
+) -> None:
+    for n, start, flag in ((st.applied, st.start_applied, "true"),
+                           (st.bypassed, st.start_bypassed, "false")):  # fmt: skip
+        if n:
+            forward.append(NumberDataPoint({**st.attrs, sc.ATTR_APPLIED: flag}, start, now, n))
+    count = st.applied + st.bypassed
+    for out, h, bounds in zip(hists, (st.dur, st.gate, st.ent), _BOUNDS):
+        ex = _exemplars(st, since) if h is st.dur else []
+        out.append(HistogramDataPoint(
+            dict(st.attrs), st.start_ns, now, count, h.total, list(h.counts), bounds,
+            h.minimum(), h.maximum(), ex,
+        ))  # fmt: skip
+
+
+def _delta_points(
+    key: int, st: _Layer, now: int, cursor: Cursor, since: int | None, forward: list, hists: tuple
+) -> None:
+    """One layer's points since ``cursor``'s previous collection (none without events)."""
+    prev = cursor.prev.get(key)
+    applied0, bypassed0, counts0, totals0 = prev or (0, 0, (None, None, None), (0.0, 0.0, 0.0))
+    start = cursor.collected_ns
+    for n, first, flag in ((st.applied - applied0, st.start_applied, "true"),
+                           (st.bypassed - bypassed0, st.start_bypassed, "false")):  # fmt: skip
+        if n:
+            attrs = {**st.attrs, sc.ATTR_APPLIED: flag}
+            forward.append(NumberDataPoint(attrs, start or first, now, n))
+    count = st.applied + st.bypassed - applied0 - bypassed0
+    layer_hists = (st.dur, st.gate, st.ent)
+    if count:
+        for i, (out, h, bounds) in enumerate(zip(hists, layer_hists, _BOUNDS)):
+            low, high = cursor.interval_extremes((key, i))
+            ex = _exemplars(st, since) if i == 0 else []
+            out.append(HistogramDataPoint(
+                dict(st.attrs), start or st.start_ns, now, count, h.total - totals0[i],
+                delta_counts(h.counts, counts0[i]), bounds, low, high, ex,
+            ))  # fmt: skip
+    cursor.prev[key] = (st.applied, st.bypassed, tuple(tuple(h.counts) for h in layer_hists),
+                        tuple(h.total for h in layer_hists))  # fmt: skip
 
 
 def _sample_exemplar(st: _Layer, bucket: int, value: float, span_context) -> None:

@@ -28,22 +28,27 @@ from opentelemetry.sdk.metrics.export import (
 )
 
 from aga_otel import semconv as sc
+from aga_otel.metrics.histogram import Cursor, Hist, delta_counts, open_cursor
 
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
+_DELTA = AggregationTemporality.DELTA
 _COUNTERS = ("retrieval", "retrieval_results", "retrieval_injected", "audit_operations")
 _SCORE = sc.BY_KEY["retrieval_score"]
 _SCORE_BOUNDS = tuple(_SCORE.buckets or ())
 
 
 class _Series:
-    """One cumulative value of one attribute set, with the time it started."""
+    """One cumulative value of one attribute set, with the time it started and how many
+    ``add`` calls it took (a delta reader gets a point for an interval with an ``add`` of
+    0, as from the SDK's counter)."""
 
-    __slots__ = ("attrs", "start_ns", "value")
+    __slots__ = ("attrs", "start_ns", "value", "adds")
 
     def __init__(self, attrs: dict[str, str], start_ns: int) -> None:
         self.attrs = attrs
         self.start_ns = start_ns
         self.value = 0
+        self.adds = 0
 
 
 class CountAggregator:
@@ -52,10 +57,9 @@ class CountAggregator:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sums: dict[str, dict[tuple, _Series]] = {key: {} for key in _COUNTERS}
-        self._score_counts = [0] * (len(_SCORE_BOUNDS) + 1)
-        self._score_sum = 0.0
-        self._score_low, self._score_high = float("inf"), float("-inf")
+        self._score = Hist(len(_SCORE_BOUNDS))
         self._score_start = 0  # 0: no score recorded yet
+        self._cursors: list[Cursor] = []  # one per delta reader (metrics/feed.py)
 
     def add(
         self,
@@ -72,22 +76,27 @@ class CountAggregator:
                 attrs = attrs_of(layer)
                 for key, n in (("retrieval", calls), ("retrieval_results", results),
                                ("retrieval_injected", injected)):  # fmt: skip
-                    self._series(key, attrs, now).value += n
+                    series = self._series(key, attrs, now)
+                    series.value += n
+                    series.adds += 1
             for (operation, success), n in audit.items():
                 attrs = {sc.ATTR_OPERATION: operation,
                          sc.ATTR_SUCCESS: "true" if success else "false"}  # fmt: skip
-                self._series("audit_operations", attrs, now).value += n
+                series = self._series("audit_operations", attrs, now)
+                series.value += n
+                series.adds += n  # one add per event (the SDK path adds 1 per audit event)
             if scores:
                 if not self._score_start:
                     self._score_start = now
-                counts = self._score_counts
+                h = self._score
+                counts = h.counts
                 for score in scores:  # in order: the SDK's sum, to the last bit
                     counts[bisect_left(_SCORE_BOUNDS, score)] += 1
-                    self._score_sum += score
-                    if score < self._score_low:
-                        self._score_low = score
-                    if score > self._score_high:
-                        self._score_high = score
+                    h.total += score
+                    if score < h.low:
+                        h.low = score
+                    if score > h.high:
+                        h.high = score
 
     def _series(self, key: str, attrs: dict[str, str], now: int) -> _Series:
         by_attrs = self._sums[key]
@@ -97,29 +106,67 @@ class CountAggregator:
             series = by_attrs[ident] = _Series(dict(attrs), now)
         return series
 
-    def produce(self, exemplars_since_ns: int | None = 0) -> list[Metric]:
-        """The cumulative metrics that have data, as OTel ``Metric`` objects (no exemplars:
-        aga-otel's provider records none for these)."""
+    def produce(
+        self, exemplars_since_ns: int | None = 0, cursor: Cursor | None = None
+    ) -> list[Metric]:
+        """The metrics that have data, as OTel ``Metric`` objects (no exemplars: aga-otel
+        records none for these). Cumulative; with a ``cursor`` (:meth:`open_cursor`), delta
+        since that cursor's previous call, as :meth:`ForwardAggregator.produce` gives them."""
         now = time.time_ns()
         metrics: list[Metric] = []
+        temporality = _CUMULATIVE if cursor is None else _DELTA
         with self._lock:
+            if cursor is not None:
+                self._score.cut(_SCORE.key, self._cursors)
             for key in _COUNTERS:
-                series = self._sums[key]
-                if not series:
-                    continue
-                spec = sc.BY_KEY[key]
-                points = [
-                    NumberDataPoint(dict(s.attrs), s.start_ns, now, s.value)
-                    for s in series.values()
-                ]
-                metrics.append(Metric(spec.name, spec.description, spec.unit,
-                                      Sum(points, _CUMULATIVE, True)))  # fmt: skip
-            if self._score_start:
-                point = HistogramDataPoint(
-                    {}, self._score_start, now, sum(self._score_counts), self._score_sum,
-                    list(self._score_counts), _SCORE_BOUNDS, self._score_low,
-                    self._score_high, [],
-                )  # fmt: skip
+                points = [p for s in self._sums[key].values() if (p := _point(key, s, now, cursor))]
+                if points:
+                    spec = sc.BY_KEY[key]
+                    metrics.append(Metric(spec.name, spec.description, spec.unit,
+                                          Sum(points, temporality, True)))  # fmt: skip
+            point = self._score_point(now, cursor) if self._score_start else None
+            if point is not None:
                 metrics.append(Metric(_SCORE.name, _SCORE.description, _SCORE.unit,
-                                      Histogram([point], _CUMULATIVE)))  # fmt: skip
+                                      Histogram([point], temporality)))  # fmt: skip
+            if cursor is not None:
+                cursor.finish(now)
         return metrics
+
+    def _score_point(self, now: int, cursor: Cursor | None) -> HistogramDataPoint | None:
+        h = self._score
+        count = sum(h.counts)
+        if cursor is None:
+            return HistogramDataPoint({}, self._score_start, now, count, h.total, list(h.counts),
+                                      _SCORE_BOUNDS, h.minimum(), h.maximum(), [])  # fmt: skip
+        counts0, total0 = cursor.prev.get(_SCORE.key) or (None, 0.0)
+        cursor.prev[_SCORE.key] = (tuple(h.counts), h.total)
+        counts = delta_counts(h.counts, counts0)
+        if not sum(counts):
+            return None
+        low, high = cursor.interval_extremes(_SCORE.key)
+        start = cursor.collected_ns or self._score_start
+        return HistogramDataPoint({}, start, now, sum(counts), h.total - total0, counts,
+                                  _SCORE_BOUNDS, low, high, [])  # fmt: skip
+
+    def open_cursor(self) -> Cursor:
+        """A delta reader's cursor: its first :meth:`produce` covers everything so far."""
+        with self._lock:
+            return open_cursor(self._cursors, [(_SCORE.key, self._score)])
+
+    def close_cursor(self, cursor: Cursor) -> None:
+        with self._lock:
+            if cursor in self._cursors:
+                self._cursors.remove(cursor)
+
+
+def _point(key: str, s: _Series, now: int, cursor: Cursor | None) -> NumberDataPoint | None:
+    """One series' cumulative point, or its delta since ``cursor``'s previous call (None
+    when it had no ``add`` since)."""
+    if cursor is None:
+        return NumberDataPoint(dict(s.attrs), s.start_ns, now, s.value)
+    ident = (key, id(s))
+    value0, adds0 = cursor.prev.get(ident) or (0, 0)
+    cursor.prev[ident] = (s.value, s.adds)
+    if s.adds == adds0:
+        return None
+    return NumberDataPoint(dict(s.attrs), cursor.collected_ns or s.start_ns, now, s.value - value0)

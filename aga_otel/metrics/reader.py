@@ -24,9 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from opentelemetry.sdk.metrics._internal.instrument import _Histogram
 from opentelemetry.sdk.metrics.export import (
-    AggregationTemporality,
     Metric,
     MetricReader,
     MetricsData,
@@ -177,7 +175,7 @@ class SharedMetricReader(MetricReader):
             if metrics and converter is not None:
                 metrics = [converter.convert_metric(m) for m in metrics]
             if metrics:
-                data = _merge(data, resource, scope, metrics)
+                data = merge_metrics(data, resource, scope, metrics)
         return data
 
     def add_consumer(self, consumer: MetricsConsumer, start: bool = True) -> None:
@@ -213,38 +211,12 @@ class SharedMetricReader(MetricReader):
         self.shutdown_consumers(timeout_millis / 1000)
 
 
-def feed_foreign_reader(reader: MetricReader, shared: SharedMetricReader) -> None:
-    """Make an application-supplied reader's collections include the producers' metrics.
-
-    Python SDK 1.45 has no MetricProducer hook, so the collect callback the MeterProvider
-    installed on ``reader`` is wrapped (call after the provider is built; the one place
-    aga-otel touches that private attribute). A reader preferring delta temporality for
-    histograms gets the produced metrics as deltas; exemplars are those since its previous
-    collection.
-    """
-    original = reader._collect
-    if original is None:
-        return
-    delta = reader._instrument_class_temporality.get(_Histogram) == AggregationTemporality.DELTA
-    converter = DeltaConverter() if delta else None
-    since = [0]
-
-    def collect(r: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
-        data = original(r, timeout_millis=timeout_millis)
-        now = time.time_ns()
-        # None: no SDK instrument has data yet; the producers may still have some.
-        merged = shared.produce_into(data or MetricsData(resource_metrics=[]), since[0], converter)
-        since[0] = now
-        return merged if merged is not None and merged.resource_metrics else data
-
-    reader._collect = collect
-
-
-def _merge(
-    data: MetricsData, resource: Resource, scope: InstrumentationScope, metrics: list[Metric]
+def merge_metrics(
+    data: MetricsData | None, resource: Resource, scope: InstrumentationScope, metrics: list[Metric]
 ) -> MetricsData:
-    """``data`` with ``metrics`` added to ``scope`` of ``resource`` (both created if absent)."""
-    resource_metrics = list(data.resource_metrics)
+    """``data`` with ``metrics`` added to ``scope`` of ``resource`` (both created if absent;
+    ``data`` None: the SDK handed over nothing)."""
+    resource_metrics = [] if data is None else list(data.resource_metrics)
     for i, rm in enumerate(resource_metrics):
         if rm.resource is resource or rm.resource == resource:
             scopes = list(rm.scope_metrics)
