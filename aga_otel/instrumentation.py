@@ -22,9 +22,10 @@ already joined a stack through that hook, which is rebuilt with the new settings
 and bound plugin carried over. So there is never a second stack.
 
 Providers: each of ``meter_provider``, ``logger_provider`` and ``tracer_provider`` is the one
-passed, else the global one when it is the SDK's. AGA's metrics are recorded through the
-application's ``MeterProvider`` per event on aga-otel's worker; aga-otel keeps its private
-meter provider for the Prometheus endpoint, alerts and health. Log records (scope
+passed, else the global one when it is the SDK's. The application's ``MeterProvider``'s readers get
+AGA's metrics from aga-otel's own aggregations at their collections (``metrics/feed.py``:
+nothing is recorded twice); aga-otel keeps its private meter provider for the Prometheus
+endpoint, alerts and health. Log records (scope
 ``aga_otel.logs``) are emitted on the application's ``LoggerProvider``, and spans (with
 ``tracing_enabled``; scope ``aga_otel.tracing``) on its ``TracerProvider``, from the same
 worker; the audit trail and local log lines stay on aga-otel's own logger provider. An

@@ -18,7 +18,7 @@ through ``handle_batch``; a sink without it gets forward events in ``handle_batc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from opentelemetry.sdk.metrics.export import Metric, MetricsData
 
@@ -53,5 +53,15 @@ class MetricsConsumer(Protocol):
 
 @runtime_checkable
 class MetricProducer(Protocol):
-    def produce(self, exemplars_since_ns: int | None = 0) -> list[Metric]:
-        """Cumulative metrics now; exemplars recorded after the given time (None: none)."""
+    """Data aggregated outside the SDK, produced as OTel metrics at collection (the
+    specification's MetricProducer; :mod:`aga_otel.metrics.feed`)."""
+
+    def produce(self, exemplars_since_ns: int | None = 0, cursor: Any = None) -> list[Metric]:
+        """Cumulative metrics now, or with ``cursor`` the deltas since that cursor's previous
+        call; exemplars recorded after the given time (None: none)."""
+
+    def open_cursor(self) -> Any:
+        """A delta reader's cursor (see :mod:`aga_otel.metrics.histogram`)."""
+
+    def close_cursor(self, cursor: Any) -> None:
+        """Forget a cursor whose reader is gone."""

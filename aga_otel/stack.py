@@ -160,7 +160,7 @@ class ObservabilityStack:
         app_meter = app_metrics_meter(self._app_meter_provider)
         if app_meter is not None:  # the application's provider: fed by the aggregations
             mirror = app_metrics_sink(self._app_meter_provider, app_meter, recorder)
-            if mirror is not None:  # or, where that cannot be, per event on the worker
+            if mirror is not None:  # or, where it cannot be, per event (logged)
                 sinks.append(mirror)
         # The log pipeline always exists: audit events reach the audit trail even when
         # log records are off.

@@ -454,3 +454,27 @@ def test_a_broken_producer_costs_our_points_only(make_stack, caplog, monkeypatch
     assert any("producing AGA metrics" in r.getMessage() for r in caplog.records)
     assert isinstance(ours, MetricReader)
     pair.shutdown()
+
+
+def test_aga_otels_own_delta_otlp_exporter_gets_what_the_sdk_gives(make_stack):
+    """``temporality_preference="delta"`` on aga-otel's own exporter: the same per-reader
+    cursors, so each export has its interval's min/max and no unchanged series."""
+    theirs = InMemoryMetricReader(preferred_temporality={Counter: DELTA, Histogram: DELTA})
+    ref = MeterProvider(metric_readers=[theirs])
+    recorder = MetricsRecorder(ref.get_meter(sc.METER_NAME, __version__), per_event=True)
+    events = stream(2000, seed=12)
+    with GrpcReceiver() as receiver:
+        bus = EventBus()
+        cfg = local_config(otlp_endpoint=receiver.endpoint, export_interval=3600,
+                           temporality_preference="delta")  # fmt: skip
+        stack = make_stack(bus, cfg)
+        for phase in (events[:1000], [e for e in events[1000:] if e[1].get("layer_idx") == 2]):
+            before = len(receiver.received.requests["metrics"])
+            for t, d in phase:
+                bus.emit(t, d)
+            recorder.handle_batch([Event(t, d) for t, d in phase])
+            assert stack.force_flush(10)
+            reqs = receiver.received.wait_for("metrics", lambda r, n=before: len(r) > n)
+            assert_equal_points(otlp_points(reqs[before:]), points(theirs.get_metrics_data()), 4)
+        stack.shutdown()
+    ref.shutdown()

@@ -15,7 +15,7 @@ from opentelemetry.metrics import Counter
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 
 from aga_otel.exporters.reporting import ExportReporter
-from aga_otel.exporters.temporality import DeltaConverter
+from aga_otel.exporters.temporality import DeltaState
 from aga_otel.redaction import redact_loggers
 from aga_otel.status import StatusBoard
 
@@ -182,7 +182,8 @@ class ExporterConsumer:
         self.interval = interval
         self.status = status
         self.timeout = timeout
-        self.delta = DeltaConverter() if temporality in ("delta", "lowmemory") else None
+        # Delta: the reader's snapshots for this consumer come as deltas (metrics/reader.py).
+        self.delta = DeltaState() if temporality in ("delta", "lowmemory") else None
         self.component = f"metrics.{name}"
         self.reporter = ExportReporter(
             status, self.component, f"{name} metrics export", target,
@@ -194,9 +195,8 @@ class ExporterConsumer:
         self.exports = 0
 
     def consume(self, metrics: MetricsData) -> None:
-        data = self.delta.convert(metrics) if self.delta else metrics
         try:
-            result = self.exporter.export(data, timeout_millis=self.timeout * 1000)
+            result = self.exporter.export(metrics, timeout_millis=self.timeout * 1000)
             ok = result is MetricExportResult.SUCCESS
             detail = "" if ok else "exporter returned FAILURE"
         except Exception as exc:  # exporters should not raise, but never trust it

@@ -1,10 +1,13 @@
-"""Cumulative → delta conversion for exporters that prefer delta temporality.
+"""Delta temporality for exporters that prefer it.
 
 The shared reader is cumulative (Prometheus needs it and one reader serves everyone); an
 OTLP backend that wants delta (``temporality_preference="delta"``, or the
-``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`` variable) gets the difference
-between consecutive snapshots. ``lowmemory`` is treated like ``delta`` for monotonic sums
-and histograms; gauges and non-monotonic sums stay as they are, as the spec asks.
+``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`` variable) gets, per exporter, a
+:class:`DeltaState`: the event metrics come as deltas from the aggregations themselves
+(a cursor per producer, so each interval has its own min/max and unchanged series are left
+out, as from the SDK), and the SDK's own instruments as the difference between consecutive
+snapshots (:class:`DeltaConverter`). ``lowmemory`` is treated like ``delta`` for monotonic
+sums and histograms; gauges and non-monotonic sums stay as they are, as the spec asks.
 """
 
 from __future__ import annotations
@@ -22,6 +25,21 @@ from opentelemetry.sdk.metrics.export import (
     ScopeMetrics,
     Sum,
 )
+
+
+class DeltaState:
+    """One delta exporter's position: a cursor per producer, a converter for the rest."""
+
+    def __init__(self) -> None:
+        self.converter = DeltaConverter()
+        self._cursors: dict[int, tuple[object, object]] = {}  # id(producer) → (it, cursor)
+
+    def cursor_for(self, producer):
+        """This exporter's cursor in ``producer`` (its first delta covers everything)."""
+        entry = self._cursors.get(id(producer))
+        if entry is None or entry[0] is not producer:
+            entry = self._cursors[id(producer)] = (producer, producer.open_cursor())
+        return entry[1]
 
 
 class DeltaConverter:

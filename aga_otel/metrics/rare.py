@@ -7,8 +7,8 @@ inside a generating model, where the caches are cold. Like the forward events
 (:mod:`aga_otel.metrics.forward`), they are folded here into cumulative per-attribute-set
 sums and one explicit-bucket histogram, and :meth:`CountAggregator.produce` hands the shared
 reader the ``Metric`` objects the SDK would have produced (``tests/test_metrics_equality.py``
-compares both). The application-provider mode keeps the SDK's instruments: there the
-application's pipeline owns the aggregation.
+compares both), and :mod:`aga_otel.metrics.feed` hands the same data to an application's
+readers, as deltas where they ask for them (:meth:`CountAggregator.open_cursor`).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class CountAggregator:
                          sc.ATTR_SUCCESS: "true" if success else "false"}  # fmt: skip
                 series = self._series("audit_operations", attrs, now)
                 series.value += n
-                series.adds += n  # one add per event (the SDK path adds 1 per audit event)
+                series.adds += 1
             if scores:
                 if not self._score_start:
                     self._score_start = now

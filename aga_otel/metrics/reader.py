@@ -34,7 +34,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from aga_otel.exporters.temporality import DeltaConverter
+from aga_otel.exporters.temporality import DeltaState
 from aga_otel.pipeline import MetricProducer, MetricsConsumer
 
 logger = logging.getLogger(__name__)
@@ -95,16 +95,24 @@ class SharedMetricReader(MetricReader):
         self._latest = metrics_data
 
     def snapshot(
-        self, timeout: float = 10.0, exemplars_since_ns: int | None = 0
+        self,
+        timeout: float = 10.0,
+        exemplars_since_ns: int | None = 0,
+        delta: DeltaState | None = None,
     ) -> MetricsData | None:
-        """Collect now and return the cumulative data (None before registration).
+        """Collect now and return the data (None before registration): cumulative, or with
+        ``delta`` the deltas since that exporter's previous snapshot.
 
         ``exemplars_since_ns``: producers attach the exemplars recorded after this time
         (0: the latest they hold; None: none).
         """
         self._run_refresh()
         data = self._collect_sdk(timeout)
-        return None if data is None else self.produce_into(data, exemplars_since_ns)
+        if data is None:
+            return None
+        if delta is not None:
+            data = delta.converter.convert(data)
+        return self.produce_into(data, exemplars_since_ns, delta)
 
     def _collect_sdk(self, timeout: float) -> MetricsData | None:
         """The SDK's own instruments only (None before registration)."""
@@ -161,19 +169,18 @@ class SharedMetricReader(MetricReader):
         self,
         data: MetricsData | None,
         exemplars_since_ns: int | None = 0,
-        converter: DeltaConverter | None = None,
+        delta: DeltaState | None = None,
     ) -> MetricsData | None:
-        """``data`` with every producer's metrics merged in (as deltas via ``converter``)."""
+        """``data`` with every producer's metrics merged in (as ``delta``'s deltas)."""
         if data is None or not self._producers:
             return data
         for producer, resource, scope in self._producers:
             try:
-                metrics = producer.produce(exemplars_since_ns)
+                cursor = None if delta is None else delta.cursor_for(producer)
+                metrics = producer.produce(exemplars_since_ns, cursor)
             except Exception:  # a broken producer must not cost the SDK's metrics
                 logger.exception("aga-otel: metric producer failed")
                 continue
-            if metrics and converter is not None:
-                metrics = [converter.convert_metric(m) for m in metrics]
             if metrics:
                 data = merge_metrics(data, resource, scope, metrics)
         return data
@@ -266,7 +273,8 @@ class _ConsumerRunner:
             try:
                 if getattr(self.consumer, "exemplars", False):  # exporters: their interval's
                     now = time.time_ns()
-                    data = self.reader.snapshot(timeout, self._exemplars_since)
+                    delta = getattr(self.consumer, "delta", None)  # a delta exporter's state
+                    data = self.reader.snapshot(timeout, self._exemplars_since, delta)
                     self._exemplars_since = now
                 else:
                     # Alerts and health read their inputs from the components directly.

@@ -1,16 +1,15 @@
 """The metrics sink: batches of contract events → metric data, on the bridge's worker thread.
 
 Forward events are aggregated in bulk by :mod:`aga_otel.metrics.forward` (no SDK call per
-event); retrieval and audit events, which are rare, are pre-aggregated per batch and go
-through the SDK's instruments (one ``add`` per attribute set per batch). Exemplars of the
+event); retrieval and audit events by :mod:`aga_otel.metrics.rare`. Exemplars of the
 forward duration histogram come from events carrying the emitter's span context
 (``otel_span_context``, set by the bridge's context capture).
 
-``per_event=True`` is the mode for an application's own ``MeterProvider`` (the
-Instrumentor's ``meter_provider=``): no producer can be added to a provider someone else
-built, so forward events go through that provider's SDK instruments one by one, still on
-the bridge's worker (the emitting thread pays the same hand-off). Drops are counted by the
-stack's own recorder only, so a mirror never counts an event twice.
+``per_event=True`` is the fallback for an application's own ``MeterProvider`` whose views
+or readers ask for what :mod:`aga_otel.metrics.feed` cannot reproduce from aggregated data:
+every event goes through that provider's SDK instruments, still on the bridge's worker (the
+emitting thread pays the same hand-off). Drops are counted by the stack's own recorder only,
+so a mirror never counts an event twice.
 """
 
 from __future__ import annotations
