@@ -13,6 +13,7 @@ import threading
 
 import pytest
 from conftest import wait_for
+from test_compat_alerts import manager  # noqa: F401
 from test_integration_support import isolated  # noqa: F401
 
 from aga_observability import AlertManager, AlertRule, ObservabilityConfig, ObservabilityStack
@@ -29,22 +30,14 @@ def forward(bus, latency_us=20.0, entropy=1.0, layer=0):
 
 
 @pytest.fixture
-def manager():
-    made = []
-
-    def make(*rules, **kw):
-        m = AlertManager(rules=list(rules), use_defaults=kw.pop("use_defaults", False), **kw)
-        made.append(m)
-        return m
-
-    yield make
-    for m in made:
-        m.shutdown()
+def make(manager):  # noqa: F811 - the fixture imported above
+    """``make(*rules)``: a standalone manager with these rules only (shut down after)."""
+    return lambda *rules, use_defaults=False: manager(rules=list(rules), use_defaults=use_defaults)
 
 
-def test_the_issue_s_example_emit_then_read(manager):
+def test_the_issue_s_example_emit_then_read(make):
     bus = EventBus()
-    alerts = manager(AlertRule(name="any_latency", metric="latency_p99", operator=">",
+    alerts = make(AlertRule(name="any_latency", metric="latency_p99", operator=">",
                                threshold=0))  # fmt: skip
     alerts.subscribe(bus)
     assert alerts.get_alerts() == []
@@ -58,10 +51,10 @@ def test_the_issue_s_example_emit_then_read(manager):
     assert stats["active_metrics"] == ["latency_p99"]
 
 
-def test_each_read_sees_the_event_just_emitted_and_nothing_earlier_fires(manager):
+def test_each_read_sees_the_event_just_emitted_and_nothing_earlier_fires(make):
     """A 1.0 generation loop that checks alerts after every step."""
     bus = EventBus()
-    alerts = manager(AlertRule(name="hot", metric="entropy_mean", threshold=5.0))
+    alerts = make(AlertRule(name="hot", metric="entropy_mean", threshold=5.0))
     alerts.subscribe(bus)
     seen_at = None
     for step in range(300):
@@ -72,9 +65,9 @@ def test_each_read_sees_the_event_just_emitted_and_nothing_earlier_fires(manager
     assert len(alerts.get_alerts()) == 1  # one breach, one alert (cooldown 300 s)
 
 
-def test_a_burst_of_several_worker_passes_is_all_evaluated(manager):
+def test_a_burst_of_several_worker_passes_is_all_evaluated(make):
     bus = EventBus()
-    alerts = manager(AlertRule(name="hot", metric="entropy_mean", threshold=5.0))
+    alerts = make(AlertRule(name="hot", metric="entropy_mean", threshold=5.0))
     alerts.subscribe(bus)
     for i in range(20000):  # the worker takes a bounded batch per pass: several passes
         forward(bus, entropy=1.0, layer=i % 32)
@@ -102,11 +95,11 @@ def test_the_manager_of_a_1_0_stack_evaluates_on_read(tmp_path):
         stack.shutdown()
 
 
-def test_plugin_rules_are_evaluated_on_read_too(manager):
+def test_plugin_rules_are_evaluated_on_read_too(make):
     plugin = SimulatedPlugin()
     for i in range(250):
         plugin.add_knowledge(f"k{i}")  # 250 of 256 slots: utilization 0.98
-    alerts = manager(use_defaults=True)  # 1.0's defaults: high_utilization > 0.95
+    alerts = make(use_defaults=True)  # 1.0's defaults: high_utilization > 0.95
     alerts.update_plugin_metrics(plugin)
     alerts.subscribe(plugin.event_bus)
     assert "high_utilization" in {a["rule_name"] for a in alerts.get_alerts()}
@@ -124,30 +117,29 @@ class Calls:
         self.events.append(event)
 
 
-def test_callbacks_fire_within_an_interval_and_never_on_the_emitting_thread(manager):
+def breach_emitted_elsewhere(make) -> tuple[AlertManager, Calls]:
+    """A manager whose rule was breached by an event emitted on a thread called "model"."""
     bus = EventBus()
-    alerts = manager(AlertRule(name="hot", metric="entropy_mean", threshold=5.0))
+    alerts = make(AlertRule(name="hot", metric="entropy_mean", threshold=5.0))
     calls = Calls()
     alerts.add_callback(calls)
     alerts.subscribe(bus)
     emitter = threading.Thread(target=lambda: forward(bus, entropy=7.0), name="model")
     emitter.start()
     emitter.join()
+    return alerts, calls
+
+
+def test_callbacks_fire_within_an_interval_and_never_on_the_emitting_thread(make):
+    alerts, calls = breach_emitted_elsewhere(make)
     # Nobody reads: the engine's own evaluation delivers it (the one timing difference).
     assert wait_for(lambda: len(calls.events) == 1)
     assert calls.threads == ["aga-otel-alerts"]
     assert len(alerts.get_alerts()) == 1  # delivered once, whoever evaluated
 
 
-def test_a_read_delivers_to_the_callbacks_on_the_reading_thread_once(manager):
-    bus = EventBus()
-    alerts = manager(AlertRule(name="hot", metric="entropy_mean", threshold=5.0))
-    calls = Calls()
-    alerts.add_callback(calls)
-    alerts.subscribe(bus)
-    emitter = threading.Thread(target=lambda: forward(bus, entropy=7.0), name="model")
-    emitter.start()
-    emitter.join()
+def test_a_read_delivers_to_the_callbacks_on_the_reading_thread_once(make):
+    alerts, calls = breach_emitted_elsewhere(make)
     assert len(alerts.get_alerts()) == 1
     # Evaluated by this read, or by the engine's interval just before it; never by "model".
     assert len(calls.events) == 1 and calls.threads[0] in ("MainThread", "aga-otel-alerts")
@@ -155,9 +147,9 @@ def test_a_read_delivers_to_the_callbacks_on_the_reading_thread_once(manager):
     assert len(calls.events) == 1
 
 
-def test_a_callback_that_reads_the_manager_does_not_deadlock(manager):
+def test_a_callback_that_reads_the_manager_does_not_deadlock(make):
     bus = EventBus()
-    alerts = manager(AlertRule(name="hot", metric="entropy_mean", threshold=5.0))
+    alerts = make(AlertRule(name="hot", metric="entropy_mean", threshold=5.0))
     seen = []
     alerts.add_callback(lambda e: seen.append((len(alerts.get_alerts()), alerts.get_stats())))
     alerts.subscribe(bus)
@@ -169,9 +161,9 @@ def test_a_callback_that_reads_the_manager_does_not_deadlock(manager):
     assert wait_for(lambda: len(seen) == 1) and seen[0][0] == 1
 
 
-def test_a_manager_never_subscribed_answers_without_starting_anything(manager):
+def test_a_manager_never_subscribed_answers_without_starting_anything(make):
     before = {t.name for t in threading.enumerate()}
-    alerts = manager(use_defaults=True)
+    alerts = make(use_defaults=True)
     assert alerts.get_alerts() == [] and alerts.get_stats()["rules_count"] == 4
     assert {t.name for t in threading.enumerate()} == before
 
@@ -193,9 +185,9 @@ def test_history_stays_bounded_and_the_last_interval_exact_under_fast_reads():
     assert len(paced) == 101
 
 
-def test_readers_on_many_threads_and_the_engine_deliver_each_firing_once(manager):
+def test_readers_on_many_threads_and_the_engine_deliver_each_firing_once(make):
     bus = EventBus()
-    alerts = manager(AlertRule(name="hot", metric="entropy_mean", threshold=5.0))
+    alerts = make(AlertRule(name="hot", metric="entropy_mean", threshold=5.0))
     calls = Calls()
     alerts.add_callback(calls)
     alerts.subscribe(bus)
