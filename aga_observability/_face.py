@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 logger = logging.getLogger("aga_observability")
+
+# The longest a 1.0 read waits for aga-otel's worker to take what was emitted before it
+# (a full forward lane takes a few passes of a few ms each).
+_CATCH_UP_SECONDS = 2.0
 
 # Everything off: a face switches on only its own component.
 _QUIET = {
@@ -82,6 +87,24 @@ class Face:
             for b, sub_id in [s for s in self._subscriptions if s[0] is bus]:
                 b.unsubscribe("*", subscriber_id=sub_id)
                 self._subscriptions.remove((b, sub_id))
+
+    def _catch_up(self) -> None:
+        """Wait until every event emitted before the call has reached aga-otel's sinks.
+
+        1.0 did its work on the emitting thread, so a read right after an emit saw it;
+        aga-otel hands events to its worker, so a 1.0 read first waits for the passes that
+        take what was queued at the call (a pass takes a bounded batch: there may be
+        several). Runs on the reading thread; the emitting thread is never involved.
+        """
+        bridge = self._stack.bridge if self._stack is not None else None
+        if bridge is None:
+            return
+        deadline = time.monotonic() + _CATCH_UP_SECONDS
+        target = bridge.handed_over + bridge.queue_depth
+        while bridge.handed_over < target and bridge.queue_depth:
+            if not bridge.sync(max(0.0, deadline - time.monotonic())):
+                return  # no worker (stopped), or it is too far behind: read what is there
+        bridge.sync(max(0.0, deadline - time.monotonic()))  # the pass holding the last ones
 
     @property
     def subscribed(self) -> bool:

@@ -1,11 +1,18 @@
 """aga-observability 1.0's ``AlertManager``, a face over aga-otel's alert engine.
 
-The rules run in ``aga_otel.alerts.AlertManager`` (on the shared metric reader's snapshots,
-every ``alert_evaluation_interval`` — 0.5 s by default — never per event). 1.0 rules are
-evaluated with ``semantics="1.0"``: latency in µs, 1.0's latest-value metrics read as the
-extreme of each interval, one alert per cooldown period while a breach lasts. Callbacks
-get 1.0 ``AlertEvent`` objects for firings; aga-otel's resolutions are not passed on
-(1.0 had none).
+The rules run in ``aga_otel.alerts.AlertManager``, off the emitting thread, never per
+event: every ``alert_evaluation_interval`` (0.5 s by default), and on read —
+``get_alerts()`` and ``get_stats()`` first wait until the events emitted before the call
+have been handed over, then evaluate, so 1.0 code that emits and then reads sees what 1.0
+showed. Callbacks (and the webhook) fire at the evaluation that sees the breach: within one
+interval, or at a read if it comes sooner — 1.0 called them inside ``emit()``.
+
+1.0 rules are evaluated with ``semantics="1.0"``: latency in µs, 1.0's latest-value metrics
+read as the extreme of each interval, one alert per cooldown period while a breach lasts.
+As in 1.0, a rule may name any metric (it is a comparison: ``evaluate()`` and
+``format_message()`` work on any value); one that aga-otel does not record gets one warning
+when the manager starts and never fires from the stream. Callbacks get 1.0 ``AlertEvent``
+objects for firings; aga-otel's resolutions are not passed on (1.0 had none).
 
 Usage::
 
@@ -26,10 +33,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from aga_observability._face import Face, logger
 from aga_observability.config import AlertRuleConfig
+from aga_otel.alerts.rules import default_rules
 
 __all__ = ["AlertEvent", "AlertManager", "AlertRule", "AlertSeverity"]
 
@@ -44,7 +52,7 @@ class AlertSeverity(str, Enum):
 
 @dataclass
 class AlertRule:
-    """One 1.0 alert rule (latency thresholds in µs)."""
+    """One 1.0 alert rule (latency thresholds in µs); any metric name, as in 1.0."""
 
     name: str
     metric: str
@@ -57,7 +65,7 @@ class AlertRule:
 
     def __post_init__(self) -> None:
         self.severity = AlertSeverity(self.severity)
-        self.to_config()  # an unknown metric or operator fails here, not silently later
+        self.to_config()  # a bad operator or threshold fails here, not silently later
 
     def evaluate(self, value: float) -> bool:
         from aga_otel.alerts.lifecycle import COMPARE
@@ -106,6 +114,11 @@ class AlertEvent:
 class AlertManager(Face):
     """1.0's alert manager; see the module docstring."""
 
+    #: 1.0's four default rules, used when ``use_defaults`` is true.
+    DEFAULT_RULES: ClassVar[list[AlertRule]] = [
+        AlertRule.from_config(r) for r in default_rules("1.0")
+    ]
+
     def __init__(
         self,
         rules: list[AlertRule] | None = None,
@@ -114,12 +127,10 @@ class AlertManager(Face):
         webhook_url: str | None = None,
     ) -> None:
         super().__init__()
-        from aga_otel.alerts.rules import default_rules
-
         self._rules: dict[str, AlertRule] = {}
         if use_defaults:
-            for r in default_rules("1.0"):
-                self._rules[r.name] = AlertRule.from_config(r)
+            for r in self.DEFAULT_RULES:
+                self._rules[r.name] = dataclasses.replace(r)  # a subclass may change them
         for r in rules or ():
             self._rules[r.name] = r
         self._history: deque[AlertEvent] = deque(maxlen=max_history)
@@ -161,7 +172,8 @@ class AlertManager(Face):
         limit: int = 100,
         since: float | None = None,
     ) -> list[dict[str, Any]]:
-        """Fired alerts as dicts, oldest first, the last ``limit``."""
+        """Fired alerts as dicts, oldest first, the last ``limit`` (evaluated first)."""
+        self._evaluate_now()
         wanted = None if severity is None else AlertSeverity(severity)
         items = [
             e.as_dict()
@@ -171,6 +183,8 @@ class AlertManager(Face):
         return items[-limit:] if limit > 0 else []
 
     def get_stats(self) -> dict[str, Any]:
+        """1.0's counts (evaluated first, like ``get_alerts``)."""
+        self._evaluate_now()
         by_severity = {s.value: 0 for s in AlertSeverity}
         for e in list(self._history):
             by_severity[e.severity.value] += 1
@@ -182,6 +196,14 @@ class AlertManager(Face):
             "active_metrics": sorted({m for m, v in states.items() if v is not None}),
             "callbacks_count": len(self._callbacks),
         }
+
+    def _evaluate_now(self) -> None:
+        """Bring the engine up to date with every event emitted before the call."""
+        bridge = self._stack.bridge if self._stack is not None else None
+        if self._engine is None or bridge is None or not bridge.worker_alive:
+            return  # not started, or shut down: nothing new to evaluate
+        self._catch_up()
+        self._engine.evaluate_now()
 
     # --- binding ---------------------------------------------------------------------------
     def _standalone_config(self) -> dict[str, Any]:

@@ -1,8 +1,13 @@
 """aga-observability 1.0's audit stores, faces over aga-otel's hash-chained audit trail.
 
-Entries go through aga-otel's ``AuditWriter`` (batched: written when ``batch_size`` wait,
-every ``flush_interval`` seconds and at ``shutdown()``) into aga-otel's JSONL or SQLite
-store, chained by SHA-256. ``query`` returns 1.0's entry shape, newest first:
+Entries go through aga-otel's ``AuditWriter`` into aga-otel's JSONL or SQLite store,
+chained by SHA-256. Reads see your writes, as in 1.0: ``store_batch()`` has written its
+entries when it returns; ``store()`` entries wait for the batch (written when
+``batch_size`` wait, every ``flush_interval`` seconds and at ``shutdown()``), and
+``query()``, ``get_stats()`` and ``cleanup()`` first write what waits, including the events
+of a subscribed bus emitted before the call. (The stack's own audit lane, fed by the bus,
+keeps its batching; only these reads flush it.) ``query`` returns 1.0's entry shape, newest
+first:
 ``{timestamp, operation, details, success, error}``, plus ``id`` (the chain's sequence
 number) and ``created_at`` (UTC ``YYYY-MM-DD HH:MM:SS``) for SQLite. The stored schema is
 aga-otel's (``seq``, ``prev_hash``, ``hash`` ...), not 1.0's table; see docs/migration.md.
@@ -74,23 +79,45 @@ class _AuditFace(Face, AuditStorageBackend):
 
     # --- 1.0 methods ---------------------------------------------------------------------
     def store(self, entry: dict[str, Any]) -> None:
-        self.store_batch([entry])
+        """Queue one entry; it is written with the next batch (and before any read)."""
+        self._submit([entry])
 
-    def store_batch(self, entries: Iterable[dict[str, Any]]) -> None:
+    def store_batch(self, entries: Iterable[dict[str, Any]]) -> bool:
+        """Write ``entries`` (and whatever waits) before returning, as 1.0 did.
+
+        True when written. False when the store is failing (unwritable path, full disk):
+        the entries then wait in memory and are retried, the ``audit`` component is degraded
+        and the aga_otel log says why, once.
+        """
+        writer = self._submit(entries)
+        return writer.flush()
+
+    def _submit(self, entries: Iterable[dict[str, Any]]) -> Any:
         from aga_otel.audit.chain import make_record
 
         writer = self._ready_writer()
+        cfg = self._stack.config  # the same redaction and size limit as aga-core's events
         for e in entries:
             ts = e.get("timestamp")
             writer.submit(make_record(
                 ts if isinstance(ts, (int, float)) else time.time(), e.get("operation", ""),
                 e.get("success", True), e.get("error"), e.get("details") or {},
+                cfg.audit_redact_keys, cfg.audit_max_detail_bytes,
             ))  # fmt: skip
+        return writer
+
+    def _written(self) -> Any:
+        """The writer, once everything stored or emitted before the call is written."""
+        writer = self._ready_writer()
+        self._catch_up()  # the bus's audit events reach the writer
+        writer.flush()
+        return writer
 
     def query(
         self, operation: str | None = None, since: float | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
-        rows = self._ready_writer().store.query(operation=operation, since=since, limit=limit)
+        """1.0's entries, newest first, including everything stored before the call."""
+        rows = self._written().store.query(operation=operation, since=since, limit=limit)
         return [self._entry(r) for r in rows]
 
     def _entry(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -98,16 +125,14 @@ class _AuditFace(Face, AuditStorageBackend):
 
     def cleanup(self, retention_days: int) -> int:
         """Remove entries older than ``retention_days``; returns how many."""
-        writer = self._ready_writer()
-        writer.flush()
-        return writer.store.prune(time.time() - retention_days * 86400)
+        return self._written().store.prune(time.time() - retention_days * 86400)
 
     def flush(self) -> bool:
         """Write the buffered entries now."""
         return self._ready_writer().flush()
 
     def _counts(self) -> dict[str, Any]:
-        w = self._writer
+        w = self._written() if self._writer is not None else None  # None: not started
         stats = w.stats() if w is not None else {"written": 0, "backlog": 0}
         return {
             "path": self.path,
@@ -165,5 +190,6 @@ class SQLiteAuditStorage(_AuditFace):
         }
 
     def get_stats(self) -> dict[str, Any]:
+        counts = self._counts()  # writes what waits first
         total = self._writer.store.count() if self._writer is not None else 0
-        return {**self._counts(), "total_records": total}
+        return {**counts, "total_records": total}

@@ -3,9 +3,10 @@
 The plugin checks are aga-otel's (``aga_otel.health.plugin_checks``) reported under 1.0's
 component names; user checks go through aga-otel's check runner (a raising or hanging
 check is unhealthy, never a crash). ``check()`` returns 1.0's shape
-``{status, components: {name: {status, ...}}, timestamp}``. In a 1.0 stack the components
-also include aga-otel's pipeline checks, and the stack's health server (aga-otel's) serves
-``/livez``, ``/readyz`` and ``health_path``.
+``{status, components: {name: {status, ...}}, timestamp}``; as in 1.0, the plugin's
+components appear once a plugin is bound (before, only the checks added with
+``add_check``). In a 1.0 stack the components also include aga-otel's pipeline checks, and
+the stack's health server (aga-otel's) serves ``/livez``, ``/readyz`` and ``health_path``.
 """
 
 from __future__ import annotations
@@ -45,9 +46,12 @@ class HealthChecker(Face):
         self.port: int | None = None
 
     def bind_plugin(self, plugin: Any) -> None:
+        first = self._plugin is None
         self._plugin = plugin
         if self._stack is not None:
             self._stack.bind_plugin(plugin)
+        if first and self._runner is not None:
+            self._add_plugin_checks(self._runner)
 
     def add_check(self, name: str, fn: Any) -> None:
         """``fn()`` returns a dict with a ``status`` string; raising counts as unhealthy."""
@@ -62,6 +66,8 @@ class HealthChecker(Face):
         if self._monitor is not None:
             report = self._monitor.report()
             checks, status = report["checks"], report["status"]
+            if self._stack.plugin is None:  # 1.0 reported no plugin components then
+                checks = {n: c for n, c in checks.items() if n not in COMPONENT_NAMES}
         else:
             results = self._standalone_runner().run()
             checks = {n: r.as_dict() for n, (r, _) in results.items()}
@@ -94,15 +100,20 @@ class HealthChecker(Face):
     # --- binding ---------------------------------------------------------------------------
     def _standalone_runner(self) -> Any:
         if self._runner is None:
-            from aga_otel.health.plugin_checks import plugin_checks
             from aga_otel.health.runner import CheckRunner
 
             self._runner = CheckRunner()
-            for name, fn in plugin_checks(lambda: self._plugin).items():
-                self._runner.add(name, fn)
+            if self._plugin is not None:
+                self._add_plugin_checks(self._runner)
             for name, fn in self._pending.items():
                 self._runner.add(name, fn)
         return self._runner
+
+    def _add_plugin_checks(self, runner: Any) -> None:
+        from aga_otel.health.plugin_checks import plugin_checks
+
+        for name, fn in plugin_checks(lambda: self._plugin).items():
+            runner.add(name, fn)
 
     def _on_attach(self, stack: Any) -> None:
         self._monitor = stack.health

@@ -96,8 +96,12 @@ def test_alert_rule_and_event_dataclasses():
 
 
 def test_a_bad_rule_fails_when_written_not_silently_later():
+    # Any metric name is 1.0 code (tests/test_compat_leniency.py); an operator 1.0 could
+    # never evaluate, or a threshold that is no number, is refused at once.
     from aga_observability import AlertRule
     from aga_otel.config import ConfigError
 
-    with pytest.raises(ConfigError, match="latency_p99"):
-        AlertRule(name="r", metric="latency_p42", threshold=1)
+    with pytest.raises(ConfigError, match="operator"):
+        AlertRule(name="r", metric="latency_p42", operator="=>", threshold=1)
+    with pytest.raises(ConfigError, match="threshold"):
+        AlertRule(name="r", metric="gate_mean", threshold=float("nan"))

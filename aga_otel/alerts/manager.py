@@ -4,6 +4,10 @@ Every ``interval`` seconds the shared reader hands over a cumulative snapshot; t
 manager keeps the few totals its rules need, evaluates each rule on its window, and hands
 state changes (firing, resolved) to its channels: the ``aga_otel.alerts`` logger, the
 registered callbacks, and the webhook sender. Nothing here runs per event.
+
+An evaluation may also be asked for between two intervals (:meth:`AlertManager.evaluate_now`,
+which aga_observability's ``get_alerts()`` calls so 1.0 code that emits and then reads sees
+its alert); evaluations never overlap, and the callbacks then run on the asking thread.
 """
 
 from __future__ import annotations
@@ -63,9 +67,14 @@ class AlertManager:
         self._clock = clock
         self._evaluators = [RuleEvaluator(r) for r in self._rules]
         horizon = max([r.window_seconds for r in self._rules], default=60.0)
-        self._snapshots = SnapshotHistory(horizon + 2 * interval, start=clock())
+        self._snapshots = SnapshotHistory(
+            horizon + 2 * interval, start=clock(), min_spacing=interval / 2
+        )
         self._keys = source_keys()
         self._lock = threading.Lock()
+        # One evaluation at a time (the reader's thread, or a reader asking on its own).
+        self._evaluation = threading.RLock()
+        self._evaluating = False
         self._callbacks: list[AlertCallback] = []
         self._history: deque[Alert] = deque(maxlen=history_size)
         self._firing: dict[str, Alert] = {}
@@ -75,6 +84,8 @@ class AlertManager:
         self._inputs: Callable[[float], Snapshot] | None = None
         if webhook is not None:
             webhook.bind(self.firing)  # the alertmanager format re-sends what fires now
+        for rule in self._rules:
+            _warn_if_unrecorded(rule)
         status.register(COMPONENT, detail=f"{len(self._rules)} rules")
         if meter is not None:
             spec = semconv.metric("alerts_firing")
@@ -92,6 +103,7 @@ class AlertManager:
         """Evaluate ``rule`` from the next evaluation on (replacing a rule of its name)."""
         if not isinstance(rule, AlertRuleConfig):
             raise TypeError(f"add_rule takes an AlertRuleConfig, not {type(rule).__name__}")
+        _warn_if_unrecorded(rule)
         with self._lock:
             self._rules = [r for r in self._rules if r.name != rule.name] + [rule]
             self._evaluators = [e for e in self._evaluators if e.rule.name != rule.name]
@@ -159,13 +171,16 @@ class AlertManager:
     # --- MetricsConsumer ----------------------------------------------------------------
     def consume(self, metrics: MetricsData) -> None:
         """Evaluate every rule on this snapshot; never raises."""
-        now = self._clock()
-        try:
-            snap = snapshot_from(metrics, self._keys, now)
-        except Exception as exc:
-            self._evaluation_failed("snapshot", exc)
-            return
-        self._evaluate(snap, now)
+        with self._evaluation:
+            if self._evaluating:
+                return
+            now = self._clock()
+            try:
+                snap = snapshot_from(metrics, self._keys, now)
+            except Exception as exc:
+                self._evaluation_failed("snapshot", exc)
+                return
+            self._evaluate(snap, now)
 
     def bind_inputs(self, inputs: Callable[[float], Snapshot]) -> None:
         """Read rule inputs with ``inputs(now)`` (an :class:`~aga_otel.alerts.inputs.AlertInputs`)
@@ -173,34 +188,50 @@ class AlertManager:
         self._inputs = inputs
 
     def evaluate_now(self) -> bool:
-        """Evaluate every rule on inputs read from the components; never raises.
+        """Evaluate every rule on inputs read from the components (the bridge is synced
+        first: every event handed over before the call counts); never raises.
 
-        The consumer runner calls this instead of handing a snapshot; False when no inputs
-        are bound (the runner then hands a snapshot to :meth:`consume`).
+        The consumer runner calls this every interval instead of handing a snapshot; a
+        reader may call it at any time (callbacks then run on its thread). A callback that
+        calls it back gets the evaluation in progress. False when no inputs are bound (the
+        runner then hands a snapshot to :meth:`consume`).
         """
         inputs = self._inputs
         if inputs is None:
             return False
-        now = self._clock()
-        try:
-            snap = inputs(now)
-        except Exception as exc:
-            self._evaluation_failed("inputs", exc)
-            return True
-        self._evaluate(snap, now)
+        with self._evaluation:
+            if self._evaluating:
+                return True
+            now = self._clock()
+            try:
+                snap = inputs(now)
+            except Exception as exc:
+                self._evaluation_failed("inputs", exc)
+                return True
+            self._evaluate(snap, now)
         return True
 
     def _evaluate(self, snap: Snapshot, now: float) -> None:
+        self._evaluating = True
+        try:
+            self._evaluate_rules(snap, now)
+        finally:
+            self._evaluating = False
+
+    def _evaluate_rules(self, snap: Snapshot, now: float) -> None:
         self._snapshots.add(snap)
         views: dict[float, Any] = {}
         failed = False
         with self._lock:
             evaluators = list(self._evaluators)
         for ev in evaluators:
+            rule = ev.rule
+            signal = SIGNALS.get(rule.metric)
+            if signal is None:  # a 1.0 rule on a metric aga-otel does not record: no data
+                continue
             try:
-                rule = ev.rule
                 # 1.0 rules read 1.0's latest-value metrics over the last interval only.
-                latest = SIGNALS[rule.metric].latest if rule.semantics == "1.0" else None
+                latest = signal.latest if rule.semantics == "1.0" else None
                 w = -1.0 if latest is not None else rule.window_seconds
                 if w not in views:
                     views[w] = (
@@ -278,3 +309,14 @@ class AlertManager:
             )
             for r in self._rules
         ]
+
+
+def _warn_if_unrecorded(rule: AlertRuleConfig) -> None:
+    """aga_observability's rules (1.0's leniency) may name any metric; one with no signal
+    never has data. Said once, when the rule reaches the engine."""
+    if rule.metric not in SIGNALS:
+        log.warning(
+            "alert rule %r watches %r, which aga-otel does not record: it never fires from "
+            "the event stream (alert metrics: %s)",
+            rule.name, rule.metric, ", ".join(SIGNALS),
+        )  # fmt: skip

@@ -155,16 +155,25 @@ class SnapshotHistory:
 
     It starts with an empty snapshot at ``start`` so the first evaluation sees everything
     recorded since the pipeline started (the reader is created together with the manager).
+
+    Evaluations on read (aga_observability's ``get_alerts()``) can come far faster than the
+    evaluation interval. With ``min_spacing``, older snapshots are thinned so that any two
+    but one apart lie at least ``min_spacing`` apart: the history stays bounded (about
+    ``2 * horizon / min_spacing``), and the newest two, the last interval, are never touched.
     """
 
-    def __init__(self, horizon: float, start: float) -> None:
+    def __init__(self, horizon: float, start: float, min_spacing: float = 0.0) -> None:
         self.horizon = horizon
+        self.min_spacing = min_spacing
         self._snaps: deque[Snapshot] = deque([Snapshot(start)])
         self._times: deque[float] = deque([start])  # their timestamps, for bisection
 
     def add(self, snap: Snapshot) -> None:
         self._snaps.append(snap)
         self._times.append(snap.timestamp)
+        t = self._times
+        if len(t) >= 4 and t[-2] - t[-4] < self.min_spacing:
+            del self._snaps[-3], self._times[-3]  # windows lose a sample, never an event
         cutoff = snap.timestamp - self.horizon
         # Keep the newest snapshot at or before the cutoff: it is the baseline of the
         # longest window.
