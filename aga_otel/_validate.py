@@ -194,6 +194,7 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         "a Prometheus metric-name prefix matching [a-zA-Z_:][a-zA-Z0-9_:]* (default 'aga'; "
         "it renames AGA's aga_* metrics on the Prometheus endpoint)",
     )
+    _validate_buckets(c.histogram_buckets)
     for name in ("resource_attributes", "prometheus_labels"):
         _check(_is_str_map(getattr(c, name)), name, getattr(c, name), "a mapping of str to str")
     _check(
@@ -384,3 +385,24 @@ def validate_otlp_signals(signals: Any) -> None:
             ok, what = _otlp_setting_ok(name, v)
             shown = redact_headers(v) if name == "headers" else v  # credentials
             _check(ok, f"{where}.{name}", shown, what)
+
+
+HISTOGRAM_KEYS = ("forward_duration", "gate_value", "entropy_value", "retrieval_score")
+MAX_BUCKETS = 64
+
+
+def _validate_buckets(buckets: Any) -> None:
+    """``histogram_buckets``: {histogram key: strictly increasing finite bounds}."""
+    _check(isinstance(buckets, dict), "histogram_buckets", buckets,
+           f"a mapping of histogram ({', '.join(HISTOGRAM_KEYS)}) to a list of bounds")  # fmt: skip
+    for key, bounds in buckets.items():
+        _check(key in HISTOGRAM_KEYS, "histogram_buckets", key,
+               f"one of {', '.join(HISTOGRAM_KEYS)}")  # fmt: skip
+        ok = (
+            isinstance(bounds, (list, tuple))
+            and 1 <= len(bounds) <= MAX_BUCKETS
+            and all(_is_num(b) and math.isfinite(b) for b in bounds)
+            and all(a < b for a, b in zip(bounds, bounds[1:]))
+        )
+        _check(ok, f"histogram_buckets[{key!r}]", bounds,
+               f"1 to {MAX_BUCKETS} finite numbers in strictly increasing order")  # fmt: skip

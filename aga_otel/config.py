@@ -114,6 +114,8 @@ class ObservabilityConfig:
     export_interval: float = 60.0  # seconds (OTEL_METRIC_EXPORT_INTERVAL is in ms)
     temporality_preference: str = "cumulative"
     process_metrics: bool = False  # process.cpu.time, process.memory.usage, threads, GC
+    # explicit bucket bounds per histogram, e.g. {"forward_duration": [0.001, 0.01, 0.1]}
+    histogram_buckets: dict[str, list[float]] = field(default_factory=dict)
     # --- OTLP ---------------------------------------------------------------------------
     otlp_endpoint: str | None = None
     otlp_metrics_endpoint: str | None = None

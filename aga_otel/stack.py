@@ -149,13 +149,17 @@ class ObservabilityStack:
         )
         self.meter = self.meter_provider.get_meter(sc.METER_NAME, __version__)
         recorder = MetricsRecorder(
-            self.meter, cfg.per_layer_attributes, cfg.max_layers, exemplars=cfg.tracing_enabled
+            self.meter,
+            cfg.per_layer_attributes,
+            cfg.max_layers,
+            exemplars=cfg.tracing_enabled,
+            buckets=cfg.histogram_buckets,
         )
         scope = InstrumentationScope(sc.METER_NAME, __version__)
         for producer in recorder.producers:
             self.reader.add_producer(producer, self.resource, scope)
         if self._extra_readers:  # they see the aggregations' metrics too
-            feed_readers(self.meter_provider, self.meter, recorder.producers, self._extra_readers)
+            feed_readers(self.meter_provider, self.meter, recorder, self._extra_readers)
         sinks: list = [recorder]
         app_meter = app_metrics_meter(self._app_meter_provider)
         if app_meter is not None:  # the application's provider: fed by the aggregations

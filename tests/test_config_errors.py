@@ -46,6 +46,7 @@ BAD = {
     "otlp_signals": {"profiles": {"protocol": "grpc"}},
     "model_name": "",
     "process_metrics": "yes",
+    "histogram_buckets": {"forward_duration": [0.1, 0.01]},
     "queue_size": 0,
     "shutdown_timeout": "soon",
     "log_enabled": None,

@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import random
+import urllib.request
 
 import pytest
 from conftest import local_config
@@ -478,3 +479,41 @@ def test_aga_otels_own_delta_otlp_exporter_gets_what_the_sdk_gives(make_stack):
             assert_equal_points(otlp_points(reqs[before:]), points(theirs.get_metrics_data()), 4)
         stack.shutdown()
     ref.shutdown()
+
+
+# --- histogram_buckets (issue 26): aga-otel's aggregation with the user's bounds ----------
+BUCKETS = {"forward_duration": [0.0005, 0.002, 0.008], "gate_value": [0.25, 0.5, 0.75],
+           "entropy_value": [1.0, 4.0], "retrieval_score": [0.5]}  # fmt: skip
+BUCKET_VIEWS = [View(instrument_name=sc.BY_KEY[k].name,
+                     aggregation=ExplicitBucketHistogramAggregation(b))
+                for k, b in BUCKETS.items()]  # fmt: skip
+
+
+def test_configured_buckets_equal_sdk_views_on_the_same_buckets(make_stack):
+    """The private pipeline (snapshot, /metrics) with ``histogram_buckets`` gives what the
+    SDK gives with Views of the same bounds; an application's provider whose views ask for
+    those bounds is fed, not recorded per event."""
+    ours, theirs = InMemoryMetricReader(), InMemoryMetricReader()
+    cfg = local_config(histogram_buckets=BUCKETS)
+    pair = Pair(make_stack, [ours], [theirs], views=BUCKET_VIEWS, config=cfg)
+    assert "metrics.app" not in [s.name for s in pair.stack.bridge.sinks]
+    pair.emit(stream(2500, seed=13))
+    want = points(theirs.get_metrics_data())
+    assert {p[6] for p in want.values() if len(p) > 2} == {tuple(b) for b in BUCKETS.values()}
+    assert_equal_points(points(ours.get_metrics_data()), want, 10)
+    assert_equal_points(points(pair.stack.reader.snapshot()), want, 10)
+    with urllib.request.urlopen(f"http://127.0.0.1:{pair.stack.prometheus.port}/metrics") as r:
+        families = {f.name: f for f in text_string_to_metric_families(r.read().decode())}
+    bucket = sc.prom("forward_duration").removesuffix("_total")
+    les = {s.labels["le"] for s in families[bucket].samples if s.name.endswith("_bucket")}
+    assert les == {"0.0005", "0.002", "0.008", "+Inf"}
+    pair.shutdown()
+
+
+def test_views_with_other_buckets_than_configured_fall_back_and_say_how_to_fix(make_stack, caplog):
+    with caplog.at_level(logging.WARNING, logger="aga_otel"):
+        pair = Pair(make_stack, [InMemoryMetricReader()], [InMemoryMetricReader()],
+                    views=BUCKET_VIEWS)  # fmt: skip
+    assert any("histogram_buckets" in r.getMessage() for r in caplog.records)
+    assert "metrics.app" in [s.name for s in pair.stack.bridge.sinks]
+    pair.shutdown()

@@ -66,7 +66,7 @@ class Wired:
         recorder = MetricsRecorder(meter, exemplars=True)
         for producer in recorder.producers:
             shared.add_producer(producer, RESOURCE, InstrumentationScope("test"))
-        feed_readers(self.meter_provider, meter, recorder.producers, [periodic])
+        feed_readers(self.meter_provider, meter, recorder, [periodic])
         self.logs = build_log_pipeline(self.config, self.status, RESOURCE)
         self.tracing = build_tracing(self.config, self.status, RESOURCE)
         sinks = [recorder, self.logs, self.tracing]

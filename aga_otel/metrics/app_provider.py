@@ -37,15 +37,26 @@ def app_metrics_meter(provider: Any) -> Any:
     return None if provider is None else provider.get_meter(sc.METER_NAME, __version__)
 
 
-def feed_readers(provider: Any, meter: Any, producers, readers=None) -> ProducerFeed:
-    """Feed ``producers`` to ``provider``'s readers (``readers``: only these), sharing one
-    feed per provider and reader set; raises :class:`FeedUnsupported`."""
+def feed_readers(
+    provider: Any, meter: Any, recorder: MetricsRecorder, readers=None
+) -> ProducerFeed:
+    """Feed ``recorder``'s aggregations to ``provider``'s readers (``readers``: only these),
+    sharing one feed per provider and reader set; raises :class:`FeedUnsupported`."""
     key = provider if readers is None else readers[0]
+    bounds = {sc.BY_KEY[k].name: tuple(b) for k, b in recorder.bounds.items()}
     feed = _FEEDS.get(key)
     if feed is None:
-        instruments = {sc.BY_KEY[k].name: create_instrument(meter, sc.BY_KEY[k]) for k in FED_KEYS}
-        feed = _FEEDS[key] = ProducerFeed(provider, meter, instruments, readers)
-    feed.attach(producers)
+        instruments = {
+            sc.BY_KEY[k].name: create_instrument(
+                meter, sc.BY_KEY[k], buckets=recorder.bounds.get(k)
+            )
+            for k in FED_KEYS
+        }
+        feed = ProducerFeed(provider, meter, instruments, readers, bounds)
+        _FEEDS[key] = feed
+    elif feed.bounds != bounds:
+        raise FeedUnsupported("another stack on this provider aggregates with other buckets")
+    feed.attach(recorder.producers)
     return feed
 
 
@@ -55,7 +66,7 @@ def app_metrics_sink(provider: Any, meter: Any, recorder: MetricsRecorder) -> An
     Returns None when they are fed to its readers, or else the per-event recorder the
     bridge must also feed (the logged fallback)."""
     try:
-        feed_readers(provider, meter, recorder.producers)
+        feed_readers(provider, meter, recorder)
         return None
     except FeedUnsupported as exc:
         reason = str(exc)
@@ -64,7 +75,8 @@ def app_metrics_sink(provider: Any, meter: Any, recorder: MetricsRecorder) -> An
         "event through its instruments (about 20 µs of CPU per forward event), because %s",
         reason,
     )
-    return MetricsRecorder(meter, recorder.per_layer, recorder.max_layers, per_event=True)
+    return MetricsRecorder(meter, recorder.per_layer, recorder.max_layers, per_event=True,
+                           buckets=recorder.bounds)  # fmt: skip
 
 
 class _GaugeSource:

@@ -123,10 +123,14 @@ class ProducerFeed:
         meter,
         instruments: dict[str, object],
         readers: Sequence[MetricReader] | None = None,
+        bounds: dict[str, tuple] | None = None,
     ) -> None:
         """``instruments``: ours, created on ``meter`` (a meter of ``provider``) and never
-        recorded, by name; ``readers``: the provider's readers to feed (default: all)."""
+        recorded, by name; ``readers``: the provider's readers to feed (default: all);
+        ``bounds``: the aggregations' histogram bounds by instrument name (default:
+        semconv's)."""
         check_sdk(provider)
+        self.bounds = bounds or {s.name: tuple(s.buckets) for s in sc.METRICS if s.buckets}
         self._provider = provider
         self._meter = meter
         self._scope = InstrumentationScope(meter.name, meter.version, meter.schema_url)
@@ -134,7 +138,11 @@ class ProducerFeed:
         self._lock = threading.Lock()
         self._readers = [
             _ReaderFeed(
-                r, {name: resolve_streams(provider, r, inst) for name, inst in instruments.items()}
+                r,
+                {
+                    name: resolve_streams(provider, r, inst, self.bounds.get(name))
+                    for name, inst in instruments.items()
+                },
             )  # fmt: skip
             for r in (provider._metric_readers if readers is None else readers)
         ]
@@ -223,7 +231,9 @@ def check_sdk(provider: object) -> None:
                 raise FeedUnsupported(f"MetricReader.{attr} is gone")
 
 
-def resolve_streams(provider: MeterProvider, reader: MetricReader, instrument) -> list[_Stream]:
+def resolve_streams(
+    provider: MeterProvider, reader: MetricReader, instrument, bounds: tuple | None = None
+) -> list[_Stream]:
     """The streams ``reader`` would get from ``instrument``: the SDK's own view matching,
     run on a storage of our own (the reader's storage never sees these instruments)."""
     storage = MetricReaderStorage(
@@ -233,6 +243,7 @@ def resolve_streams(provider: MeterProvider, reader: MetricReader, instrument) -
         getattr(reader, "_instrument_class_cardinality_limit", None),
     )
     spec = sc.BY_NAME[instrument.name]
+    ours = tuple(spec.buckets or ()) if bounds is None else tuple(bounds)
     out = []
     for match in storage._get_or_init_view_instrument_match(instrument):
         agg, view = match._aggregation, match._view
@@ -248,11 +259,10 @@ def resolve_streams(provider: MeterProvider, reader: MetricReader, instrument) -
             kind = "sum" if counter else "value_sum"
             out.append(_Stream(match._name, match._description, instrument.unit, kind, keys))
         elif isinstance(agg, _ExplicitBucketHistogramAggregation) and not counter:
-            bounds = tuple(agg._boundaries)
-            if bounds != tuple(spec.buckets or ()):
+            if tuple(agg._boundaries) != ours:
                 raise FeedUnsupported(
-                    f"{where}: buckets {list(bounds)} differ from aga-otel's "
-                    f"{list(spec.buckets or ())}"
+                    f"{where}: buckets {list(agg._boundaries)} differ from aga-otel's "
+                    f"{list(ours)} (set them with histogram_buckets)"
                 )
             out.append(_Stream(match._name, match._description, instrument.unit, "histogram",
                                keys, bool(agg._record_min_max)))  # fmt: skip

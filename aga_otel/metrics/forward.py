@@ -45,7 +45,7 @@ _DELTA = AggregationTemporality.DELTA
 HISTOGRAM_KEYS = ("forward_duration", "gate_value", "entropy_value")
 _SPECS = tuple(sc.BY_KEY[k] for k in HISTOGRAM_KEYS)
 _HIST_SLOTS = ("dur", "gate", "ent")  # the _Layer attribute of each histogram key
-_DUR, _GATE, _ENT = _BOUNDS = tuple(tuple(s.buckets or ()) for s in _SPECS)
+DEFAULT_BOUNDS = tuple(tuple(s.buckets or ()) for s in _SPECS)  # semconv's, per HISTOGRAM_KEYS
 _INF = float("inf")
 _TIME_TYPES = (float, int)
 _MAX_TIMESTAMP = 1e11  # seconds; anything else is not a Unix time (the batch's clock is used)
@@ -57,19 +57,28 @@ class _Layer:
     __slots__ = ("attrs", "start_ns", "applied", "bypassed", "start_applied", "start_bypassed",
                  "dur", "gate", "ent", "exemplars")  # fmt: skip
 
-    def __init__(self, attrs: dict[str, str], now_ns: int) -> None:
+    def __init__(self, attrs: dict[str, str], now_ns: int, bounds: tuple) -> None:
         self.attrs = attrs
         self.start_ns = now_ns
         self.applied = self.bypassed = 0
         self.start_applied = self.start_bypassed = now_ns
-        self.dur, self.gate, self.ent = Hist(len(_DUR)), Hist(len(_GATE)), Hist(len(_ENT))
+        self.dur, self.gate, self.ent = (Hist(len(b)) for b in bounds)
         self.exemplars: dict[int, tuple[float, int, int, int]] = {}  # bucket → last sampled
 
 
 class ForwardAggregator:
     """Folds batches of forward events into cumulative per-layer state (worker thread)."""
 
-    def __init__(self, per_layer: bool = True, max_layers: int = 1024) -> None:
+    def __init__(
+        self, per_layer: bool = True, max_layers: int = 1024, buckets: dict | None = None
+    ) -> None:
+        """``buckets``: explicit bounds by histogram key (``histogram_buckets``), replacing
+        semconv's."""
+        buckets = buckets or {}
+        self.bounds = tuple(
+            tuple(float(b) for b in buckets[k]) if k in buckets else d
+            for k, d in zip(HISTOGRAM_KEYS, DEFAULT_BOUNDS)
+        )
         self.per_layer = per_layer
         self.max_layers = max_layers
         self._layers: dict[int, _Layer] = {}
@@ -86,6 +95,8 @@ class ForwardAggregator:
         raises) costs only itself: it is counted and skipped, never half-applied.
         """
         layers, max_layers, per_layer = self._layers, self.max_layers, self.per_layer
+        bounds = self.bounds
+        dur_bounds, gate_bounds, ent_bounds = bounds
         per_second: dict[int, list[int]] = {}
         malformed = 0
         now_ns = time.time_ns()
@@ -130,7 +141,7 @@ class ForwardAggregator:
                 st = layers.get(key)
                 if st is None:
                     attrs = {sc.ATTR_LAYER: str(layer)} if per_layer else {}
-                    st = layers[key] = _Layer(attrs, now_ns)
+                    st = layers[key] = _Layer(attrs, now_ns, bounds)
                 if applied:
                     if not st.applied:
                         st.start_applied = now_ns
@@ -142,7 +153,7 @@ class ForwardAggregator:
                 # The three histogram updates are written out, not a helper called three
                 # times: this loop runs once per forward event, and a call costs ~0.1 µs.
                 h = st.dur
-                i = bisect_left(_DUR, dur)
+                i = bisect_left(dur_bounds, dur)
                 h.counts[i] += 1
                 h.total += dur
                 if dur < h.low:
@@ -150,14 +161,14 @@ class ForwardAggregator:
                 if dur > h.high:
                     h.high = dur
                 h = st.gate
-                h.counts[bisect_left(_GATE, gate)] += 1
+                h.counts[bisect_left(gate_bounds, gate)] += 1
                 h.total += gate
                 if gate < h.low:
                     h.low = gate
                 if gate > h.high:
                     h.high = gate
                 h = st.ent
-                h.counts[bisect_left(_ENT, ent)] += 1
+                h.counts[bisect_left(ent_bounds, ent)] += 1
                 h.total += ent
                 if ent < h.low:
                     h.low = ent
@@ -187,12 +198,13 @@ class ForwardAggregator:
         with self._lock:
             if cursor is None:
                 for st in self._layers.values():
-                    _cumulative_points(st, now, exemplars_since_ns, forward, hists)
+                    _cumulative_points(st, now, exemplars_since_ns, forward, hists, self.bounds)
             else:
                 for key, h in self._hists():
                     h.cut(key, self._cursors)
                 for key, st in self._layers.items():
-                    _delta_points(key, st, now, cursor, exemplars_since_ns, forward, hists)
+                    _delta_points(key, st, now, cursor, exemplars_since_ns, forward, hists,
+                                  self.bounds)  # fmt: skip
                 cursor.finish(now)
         if not forward:
             return []
@@ -237,7 +249,7 @@ class ForwardAggregator:
                 return out
             count = sum(st.applied + st.bypassed for st in states)
             out["forward"] = (count,)
-            for key, bounds, which in zip(HISTOGRAM_KEYS, (_DUR, _GATE, _ENT), _HIST_SLOTS):
+            for key, bounds, which in zip(HISTOGRAM_KEYS, self.bounds, _HIST_SLOTS):
                 hists = [getattr(st, which) for st in states]
                 counts = [sum(col) for col in zip(*(h.counts for h in hists))]
                 total = 0.0
@@ -254,24 +266,25 @@ class ForwardAggregator:
 
 
 def _cumulative_points(
-    st: _Layer, now: int, since: int | None, forward: list, hists: tuple
+    st: _Layer, now: int, since: int | None, forward: list, hists: tuple, bounds: tuple
 ) -> None:
     for n, start, flag in ((st.applied, st.start_applied, "true"),
                            (st.bypassed, st.start_bypassed, "false")):  # fmt: skip
         if n:
             forward.append(NumberDataPoint({**st.attrs, sc.ATTR_APPLIED: flag}, start, now, n))
     count = st.applied + st.bypassed
-    for out, h, bounds in zip(hists, (st.dur, st.gate, st.ent), _BOUNDS):
+    for out, h, b in zip(hists, (st.dur, st.gate, st.ent), bounds):
         ex = _exemplars(st, since) if h is st.dur else []
         out.append(HistogramDataPoint(
-            dict(st.attrs), st.start_ns, now, count, h.total, list(h.counts), bounds,
+            dict(st.attrs), st.start_ns, now, count, h.total, list(h.counts), b,
             h.minimum(), h.maximum(), ex,
         ))  # fmt: skip
 
 
 def _delta_points(
-    key: int, st: _Layer, now: int, cursor: Cursor, since: int | None, forward: list, hists: tuple
-) -> None:
+    key: int, st: _Layer, now: int, cursor: Cursor, since: int | None, forward: list,
+    hists: tuple, bounds: tuple,
+) -> None:  # fmt: skip
     """One layer's points since ``cursor``'s previous collection (none without events)."""
     prev = cursor.prev.get(key)
     applied0, bypassed0, counts0, totals0 = prev or (0, 0, (None, None, None), (0.0, 0.0, 0.0))
@@ -284,12 +297,12 @@ def _delta_points(
     count = st.applied + st.bypassed - applied0 - bypassed0
     layer_hists = (st.dur, st.gate, st.ent)
     if count:
-        for i, (out, h, bounds) in enumerate(zip(hists, layer_hists, _BOUNDS)):
+        for i, (out, h, b) in enumerate(zip(hists, layer_hists, bounds)):
             low, high = cursor.interval_extremes((key, i))
             ex = _exemplars(st, since) if i == 0 else []
             out.append(HistogramDataPoint(
                 dict(st.attrs), start or st.start_ns, now, count, h.total - totals0[i],
-                delta_counts(h.counts, counts0[i]), bounds, low, high, ex,
+                delta_counts(h.counts, counts0[i]), b, low, high, ex,
             ))  # fmt: skip
     cursor.prev[key] = (st.applied, st.bypassed, tuple(tuple(h.counts) for h in layer_hists),
                         tuple(h.total for h in layer_hists))  # fmt: skip

@@ -54,10 +54,13 @@ class _Series:
 class CountAggregator:
     """Cumulative retrieval/audit counters and the retrieval-score histogram (worker thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, score_bounds=None) -> None:
+        """``score_bounds``: the retrieval-score histogram's bounds (default: semconv's)."""
+        self.score_bounds = _SCORE_BOUNDS if score_bounds is None else tuple(
+            float(b) for b in score_bounds)  # fmt: skip
         self._lock = threading.Lock()
         self._sums: dict[str, dict[tuple, _Series]] = {key: {} for key in _COUNTERS}
-        self._score = Hist(len(_SCORE_BOUNDS))
+        self._score = Hist(len(self.score_bounds))
         self._score_start = 0  # 0: no score recorded yet
         self._cursors: list[Cursor] = []  # one per delta reader (metrics/feed.py)
 
@@ -88,10 +91,10 @@ class CountAggregator:
             if scores:
                 if not self._score_start:
                     self._score_start = now
-                h = self._score
+                h, bounds = self._score, self.score_bounds
                 counts = h.counts
                 for score in scores:  # in order: the SDK's sum, to the last bit
-                    counts[bisect_left(_SCORE_BOUNDS, score)] += 1
+                    counts[bisect_left(bounds, score)] += 1
                     h.total += score
                     if score < h.low:
                         h.low = score
@@ -137,7 +140,7 @@ class CountAggregator:
         count = sum(h.counts)
         if cursor is None:
             return HistogramDataPoint({}, self._score_start, now, count, h.total, list(h.counts),
-                                      _SCORE_BOUNDS, h.minimum(), h.maximum(), [])  # fmt: skip
+                                      self.score_bounds, h.minimum(), h.maximum(), [])  # fmt: skip
         counts0, total0 = cursor.prev.get(_SCORE.key) or (None, 0.0)
         cursor.prev[_SCORE.key] = (tuple(h.counts), h.total)
         counts = delta_counts(h.counts, counts0)
@@ -146,7 +149,7 @@ class CountAggregator:
         low, high = cursor.interval_extremes(_SCORE.key)
         start = cursor.collected_ns or self._score_start
         return HistogramDataPoint({}, start, now, sum(counts), h.total - total0, counts,
-                                  _SCORE_BOUNDS, low, high, [])  # fmt: skip
+                                  self.score_bounds, low, high, [])  # fmt: skip
 
     def open_cursor(self) -> Cursor:
         """A delta reader's cursor: its first :meth:`produce` covers everything so far."""

@@ -23,12 +23,13 @@ from opentelemetry.metrics import Meter
 
 from aga_otel import semconv as sc
 from aga_otel.mapping import parse_audit, parse_forward, parse_retrieval
-from aga_otel.metrics.forward import ForwardAggregator
+from aga_otel.metrics.forward import HISTOGRAM_KEYS, ForwardAggregator
 from aga_otel.metrics.rare import CountAggregator
 
 
-def create_instrument(meter: Meter, spec: sc.MetricSpec, callbacks=None):
-    """Create the OTel instrument for ``spec`` (name, unit, description, buckets from the table)."""
+def create_instrument(meter: Meter, spec: sc.MetricSpec, callbacks=None, buckets=None):
+    """Create the OTel instrument for ``spec`` (name, unit, description, buckets from the
+    table, or ``buckets`` as the histogram's advisory bounds)."""
     if spec.kind is sc.Kind.COUNTER:
         if callbacks is not None:
             return meter.create_observable_counter(
@@ -38,7 +39,9 @@ def create_instrument(meter: Meter, spec: sc.MetricSpec, callbacks=None):
     if spec.kind is sc.Kind.HISTOGRAM:
         return meter.create_histogram(
             spec.name, spec.unit, spec.description,
-            explicit_bucket_boundaries_advisory=list(spec.buckets or ()),
+            explicit_bucket_boundaries_advisory=list(
+                spec.buckets or () if buckets is None else buckets
+            ),
         )  # fmt: skip
     if spec.kind is sc.Kind.GAUGE:
         return meter.create_observable_gauge(
@@ -97,12 +100,17 @@ class MetricsRecorder:
         activation: ActivationWindow | None = None,
         exemplars: bool = False,
         per_event: bool = False,
+        buckets: dict | None = None,
     ) -> None:
         self.max_layers = max_layers
         self.per_layer = per_layer
         self.exemplars = exemplars  # events may carry span contexts (context capture on)
         self.activation = activation or ActivationWindow()
-        self.forward = ForwardAggregator(per_layer, max_layers)
+        self.forward = ForwardAggregator(per_layer, max_layers, buckets)
+        self.counts = CountAggregator((buckets or {}).get("retrieval_score"))
+        # explicit bounds by histogram key, as aggregated here (``histogram_buckets``)
+        self.bounds = {**dict(zip(HISTOGRAM_KEYS, self.forward.bounds)),
+                       "retrieval_score": self.counts.score_bounds}  # fmt: skip
         drops = {sc.DROP_MALFORMED: 0, sc.DROP_UNKNOWN_TYPE: 0}
         self._drops: dict[str, int] = drops
         self.dropped: dict[str, int] = {} if per_event else drops  # read by the bridge's stats
@@ -112,8 +120,7 @@ class MetricsRecorder:
             self.name = "metrics.app"
             self._fwd = create_instrument(meter, m["forward"])
             self._fwd_hists = tuple(
-                create_instrument(meter, m[k])
-                for k in ("forward_duration", "gate_value", "entropy_value")
+                create_instrument(meter, m[k], buckets=self.bounds[k]) for k in HISTOGRAM_KEYS
             )
             self._fwd_attrs: dict[tuple[int, bool], dict] = {}
             # The application's pipeline owns the aggregation: its instruments, per batch.
@@ -121,9 +128,9 @@ class MetricsRecorder:
             self._results = create_instrument(meter, m["retrieval_results"])
             self._injected = create_instrument(meter, m["retrieval_injected"])
             self._audit = create_instrument(meter, m["audit_operations"])
-            self._score = create_instrument(meter, m["retrieval_score"])
-        # Ours: aggregated here, produced into the shared reader's snapshots.
-        self.counts = CountAggregator()
+            self._score = create_instrument(
+                meter, m["retrieval_score"], buckets=self.bounds["retrieval_score"]
+            )
         self._layer_attrs: dict[int, dict] = {}
         self._retrieval_totals: tuple[int, int] | None = None  # (results, injected) once any
 
