@@ -183,10 +183,14 @@ def test_honours_retry_after(hooks):
 
 def test_caps_a_huge_retry_after(hooks, monkeypatch):
     monkeypatch.setattr(CappedRetry, "retry_after_cap", 0.2)
+    assert CappedRetry().parse_retry_after("3600") == 0.2  # the cap this test set
     hook = hooks(script=[(429, {"Retry-After": "3600"})])
     ch = channel(hook.url)
     ch.send(alert())
     wait_for(lambda: ch.stats()["delivered"] == 1)  # not an hour later
+    (t0, _, _), (t1, _, _) = hook.requests  # the refused request, then the delivered one
+    assert t1 - t0 >= 0.18  # it waited the capped Retry-After, not the 10 ms backoff
+    assert ch.stats()["failed"] == 0
     ch.shutdown(2)
 
 
@@ -266,5 +270,9 @@ def test_shutdown_with_a_stuck_endpoint_returns(hooks):
     ch = channel(hook.url, read_timeout=30)
     ch.send(alert())
     wait_for(lambda: len(hook.requests) == 1)
+    started = time.monotonic()
     ch.shutdown(0.2)  # gives up waiting; the daemon sender dies with the process
+    # A coarse sanity bound (not a timing figure): far below the 30 s the request may take.
+    assert time.monotonic() - started < 15
+    assert ch.stats()["delivered"] == 0  # the stuck delivery was not counted as done
     hold.set()
