@@ -10,6 +10,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import wait_for
 from test_alert_support import Clock, Instruments
 
 from aga_otel.alerts.manager import AlertManager
@@ -74,13 +75,6 @@ def channel(url, status=None, fmt="generic", **kw):
 def alert(state=AlertState.FIRING, name="slo_latency_p99") -> Alert:
     return Alert(name, "latency_p99", 0.0021, 0.001, ">", "warning", "p99 high", state,
                  timestamp=1_700_000_060.0, started_at=1_700_000_000.0)  # fmt: skip
-
-
-def wait_for(cond, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
 
 
 def assert_no_secret(*texts):
