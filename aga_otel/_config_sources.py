@@ -117,6 +117,24 @@ def env_layer(env: Mapping[str, str], explicit: frozenset[str] = frozenset()) ->
     return out
 
 
+# prometheus_client's multiprocess directory, which gunicorn/uvicorn deployments already set
+# (https://prometheus.github.io/client_python/multiprocess/). It was set for that library,
+# so it only fills ``prometheus_multiprocess_dir`` when no aga-otel source (code, a config
+# file, AGA_OTEL_CONFIG) set the field; an explicit ``None`` keeps single-process mode.
+PROMETHEUS_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def fallback_layer(env: Mapping[str, str], taken: frozenset[str]) -> dict[str, Any]:
+    """Fields filled from other tools' variables, below every aga-otel source.
+
+    ``taken``: fields set in code or by a config file (those win).
+    """
+    raw = env.get(PROMETHEUS_MULTIPROC_DIR, "")
+    if raw.strip() and "prometheus_multiprocess_dir" not in taken:
+        return {"prometheus_multiprocess_dir": raw}
+    return {}
+
+
 # OTLP exporter settings: (variable suffix, setting name, parser). The spec's per-signal
 # variables (OTEL_EXPORTER_OTLP_LOGS_HEADERS, ...) apply to their signal only.
 _OTLP_VARS = (

@@ -1,7 +1,9 @@
 """``ObservabilityConfig``: the one source of truth for aga-otel's configuration.
 
 Sources, highest precedence first: explicit arguments in code, the standard ``OTEL_*``
-environment variables, a YAML/TOML config file, aga-core's ``AGAConfig``, defaults.
+environment variables, a YAML/TOML config file, aga-core's ``AGAConfig``, defaults; below
+all of them, prometheus_client's ``PROMETHEUS_MULTIPROC_DIR`` fills
+``prometheus_multiprocess_dir`` (see :func:`aga_otel._config_sources.fallback_layer`).
 ``ObservabilityConfig(...)`` records which fields were passed explicitly; ``resolve()``
 fills the others from the lower layers. Every value is validated up front and a bad one
 raises :class:`ConfigError` naming the field, the value and what is accepted.
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aga_otel._config_sources import env_layer, file_layer
+from aga_otel._config_sources import env_layer, fallback_layer, file_layer
 from aga_otel._validate import ConfigError, unknown_field, validate_config, validate_rule
 from aga_otel.redaction import SENSITIVE_WORDS
 
@@ -233,12 +235,16 @@ class ObservabilityConfig:
         env: Mapping[str, str] | None = None,
         config_file: str | os.PathLike | None = None,
     ) -> ObservabilityConfig:
-        """A new config with non-explicit fields taken from ``OTEL_*`` env, then the file."""
+        """A new config with non-explicit fields taken from ``OTEL_*`` env, then the file,
+        then ``PROMETHEUS_MULTIPROC_DIR`` (for ``prometheus_multiprocess_dir`` only)."""
         env = os.environ if env is None else env
-        cfg = self
+        cfg, file = self, {}
         if config_file is not None:
-            cfg = cfg._with_layer(file_layer(Path(config_file)), explicit=False)
-        return cfg._with_layer(env_layer(env, self.explicit_fields), explicit=False)
+            file = file_layer(Path(config_file))
+            cfg = cfg._with_layer(file, explicit=False)
+        cfg = cfg._with_layer(env_layer(env, self.explicit_fields), explicit=False)
+        taken = self.explicit_fields | frozenset(file)
+        return cfg._with_layer(fallback_layer(env, taken), explicit=False)
 
     def _with_layer(self, layer: Mapping[str, Any], explicit: bool) -> ObservabilityConfig:
         keep = self.explicit_fields

@@ -35,6 +35,7 @@ from aga_otel.exporters.prometheus import PrometheusEndpoint
 from aga_otel.forking import after_fork_in_child, reinit_in_child
 from aga_otel.health import build_health
 from aga_otel.live import attach_dashboard
+from aga_otel.live.history import HistorySampler, producers_snapshot
 from aga_otel.logs import build_log_pipeline
 from aga_otel.metrics.app_provider import (
     app_gauges_follow,
@@ -93,6 +94,7 @@ class ObservabilityStack:
         self.alert_inputs: AlertInputs | None = None  # what the alert engine reads directly
         self.health: Any = None
         self.tracing: Any = None
+        self.dashboard_history: HistorySampler | None = None  # the page's points, unwatched
         self.bridge: EventBridge | None = None
         self.meter_provider: MeterProvider | None = None
         self.reader: SharedMetricReader | None = None
@@ -177,6 +179,9 @@ class ObservabilityStack:
             cfg, self.status, self.resource, app_provider=self._app_tracer, model=self._model))  # fmt: skip
         if self.tracing is not None:
             sinks.append(self.tracing)
+        if cfg.dashboard_enabled:  # last: it reads what the recorder just aggregated
+            self.dashboard_history = HistorySampler(producers_snapshot(self.reader))
+            sinks.append(self.dashboard_history)
         self.bridge = EventBridge(
             sinks, cfg.queue_size, self.status, capture_context=cfg.tracing_enabled,
             rare_queue_size=cfg.audit_queue_size,

@@ -130,11 +130,14 @@ def busy_port():
     s.close()
 
 
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    """Poll ``predicate`` until true or ``timeout`` s; its last answer."""
+def wait_for(predicate, timeout: float = 10.0, what: str = "", interval: float = 0.02) -> bool:
+    """Poll ``predicate`` until true (then True) or raise ``AssertionError`` after ``timeout``
+    seconds, naming ``what`` was awaited: a forgotten ``assert`` cannot hide a timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return True
-        time.sleep(0.02)
-    return predicate()
+        time.sleep(interval)
+    if predicate():
+        return True
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what or 'the condition'}")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import local_config
-from test_alert_webhook import Hook, wait_for
+from conftest import local_config, wait_for
+from test_alert_webhook import Hook
 
 from aga_otel import semconv
 from aga_otel.alerts import AlertState

@@ -10,6 +10,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import wait_for
 from test_alert_support import Clock, Instruments
 
 from aga_otel.alerts.manager import AlertManager
@@ -74,13 +75,6 @@ def channel(url, status=None, fmt="generic", **kw):
 def alert(state=AlertState.FIRING, name="slo_latency_p99") -> Alert:
     return Alert(name, "latency_p99", 0.0021, 0.001, ">", "warning", "p99 high", state,
                  timestamp=1_700_000_060.0, started_at=1_700_000_000.0)  # fmt: skip
-
-
-def wait_for(cond, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
 
 
 def assert_no_secret(*texts):
@@ -183,10 +177,14 @@ def test_honours_retry_after(hooks):
 
 def test_caps_a_huge_retry_after(hooks, monkeypatch):
     monkeypatch.setattr(CappedRetry, "retry_after_cap", 0.2)
+    assert CappedRetry().parse_retry_after("3600") == 0.2  # the cap this test set
     hook = hooks(script=[(429, {"Retry-After": "3600"})])
     ch = channel(hook.url)
     ch.send(alert())
     wait_for(lambda: ch.stats()["delivered"] == 1)  # not an hour later
+    (t0, _, _), (t1, _, _) = hook.requests  # the refused request, then the delivered one
+    assert t1 - t0 >= 0.18  # it waited the capped Retry-After, not the 10 ms backoff
+    assert ch.stats()["failed"] == 0
     ch.shutdown(2)
 
 
@@ -266,5 +264,9 @@ def test_shutdown_with_a_stuck_endpoint_returns(hooks):
     ch = channel(hook.url, read_timeout=30)
     ch.send(alert())
     wait_for(lambda: len(hook.requests) == 1)
+    started = time.monotonic()
     ch.shutdown(0.2)  # gives up waiting; the daemon sender dies with the process
+    # A coarse sanity bound (not a timing figure): far below the 30 s the request may take.
+    assert time.monotonic() - started < 15
+    assert ch.stats()["delivered"] == 0  # the stuck delivery was not counted as done
     hold.set()

@@ -3,7 +3,7 @@
 import math
 import threading
 
-from conftest import local_config, simulate
+from conftest import local_config, simulate, wait_for
 
 from aga_otel import semconv as sc
 from aga_otel.bridge import EventBridge
@@ -105,8 +105,7 @@ def test_full_queue_drops_and_counts():
     bridge.start()
     bridge.subscribe(bus)
     bus.emit("forward", {})  # the worker takes it and blocks in the sink
-    while bridge.queue_depth:
-        pass
+    assert wait_for(lambda: bridge.queue_depth == 0, 10.0)  # taken (a deadline, not a spin)
     for _ in range(150):
         bus.emit("forward", {})
     assert bridge.dropped_queue_full == 50 and bridge.queue_depth == 100

@@ -129,3 +129,30 @@ def test_dashboard_in_chromium_matches_metrics_and_shows_alerts(
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     print(f"screenshot: {shot}")
     assert console_errors(browser) == []
+
+
+def test_a_first_view_in_chromium_receives_the_history(browser, plugin, make_stack):
+    """Traffic while nobody watches; the page opened afterwards gets those points first."""
+    stack = make_stack(plugin.event_bus, local_config(health_enabled=True, dashboard_enabled=True))
+    stack.dashboard_history.every = 0.2  # 5 s in production
+    sim = WorkloadSimulator(plugin, WorkloadProfile(layers=2, steps_per_second=50), seed=3,
+                            record=False)  # fmt: skip
+    sim.start()
+    stop = threading.Event()
+    runner = threading.Thread(target=sim.run, args=(None, stop), daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while stack.dashboard_history.samples < 4:
+            assert time.monotonic() < deadline, "no history sampled"
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        runner.join(5)
+    stack.bridge.sync(5.0)  # every batch handed over: no sample comes after this
+    kept = len(stack.dashboard_history.history)
+    browser.get(dashboard_url(stack, "127.0.0.1"))
+    shown = int(wait_until(browser, "document.body.dataset.history"))
+    assert 4 <= shown <= kept  # (the page drops points older than 5 minutes, none here)
+    wait_until(browser, "document.body.dataset.updates >= 1")
+    assert not console_errors(browser)

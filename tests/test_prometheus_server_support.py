@@ -13,13 +13,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 import yaml
+from conftest import wait_for as conftest_wait_for
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -42,16 +42,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> bool:
+    """conftest's ``wait_for``, a server still starting (refused connection) counting as
+    not yet."""
+
+    def ready() -> bool:
         try:
-            if predicate():
-                return
+            return bool(predicate())
         except requests.RequestException:
-            pass
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+            return False
+
+    return conftest_wait_for(ready, timeout, what, interval)
 
 
 def stop(proc: subprocess.Popen, timeout: float = 10) -> None:

@@ -1,7 +1,8 @@
 """Multi-worker Prometheus: per-worker snapshot files, merged by whoever serves ``/metrics``.
 
 In a pre-forking server (or one process per GPU) every worker with a stack and
-``prometheus_multiprocess_dir`` set writes its cumulative snapshot, reduced to plain
+``prometheus_multiprocess_dir`` set (or, when no aga-otel source sets it, the
+``PROMETHEUS_MULTIPROC_DIR`` variable prometheus_client reads) writes its cumulative snapshot, reduced to plain
 points, to ``<dir>/aga-otel-worker-<index>-<uid>.json`` every
 ``prometheus_multiprocess_interval`` seconds on a consumer thread (never on the emitting
 thread), and once more on shutdown. The process that holds the Prometheus port merges
@@ -15,7 +16,9 @@ A worker's index is the lowest ``aga-otel-worker-<index>.lock`` it can ``flock``
 is held while the process lives and the kernel drops it when the process dies (even on
 SIGKILL), so liveness is the lock being held by the file's writer (its uid is in the lock
 file). A restarted worker takes a free index with a new uid: the dead worker's counts stay.
-Exemplars are not merged (a merged histogram has none).
+Exemplars are not merged (a merged histogram has none). The directory can be the one
+prometheus_client's own multiprocess mode uses: it reads only its ``*.db`` files, and
+aga-otel only its ``aga-otel-*`` files.
 """
 
 from __future__ import annotations
@@ -104,6 +107,7 @@ class WorkerFiles:
         self.uid = uuid.uuid4().hex[:12]
         self.index, self._lock_fd = self._claim()
         self.path = self.dir / f"{PREFIX}{self.index}-{self.uid}.json"
+        self._written: MetricsData | None = None
         self.consume(None)  # the file exists from the start: the worker shows at once
 
     def _claim(self) -> tuple[int, int]:
@@ -124,6 +128,9 @@ class WorkerFiles:
 
     # --- the worker side ------------------------------------------------------------------
     def consume(self, metrics: MetricsData | None) -> None:
+        if metrics is not None and metrics is self._written:
+            return  # the shared snapshot an idle process reuses: the file already holds it
+        self._written = metrics
         doc = {"index": self.index, "uid": self.uid, "pid": os.getpid(),
                "time": time.time(), "metrics": reduce_snapshot(metrics)}  # fmt: skip
         _write(self.path, doc)

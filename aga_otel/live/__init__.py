@@ -11,8 +11,9 @@ Usage (``ObservabilityStack`` does this after the health server starts, when
 Pieces, one module each: ``totals.py`` reads a cumulative snapshot (pure), ``view.py``
 turns totals and component state into the payload (pure), ``model.py`` reads the stack's
 components once per update, ``broadcast.py`` runs one update loop only while a page is
-connected and shares its bytes among them, ``app.py`` is the WSGI app mounted on the
-health server. See docs/dashboard.md.
+connected and shares its bytes among them, ``history.py`` keeps the last minutes of points
+(sampled on the bridge's worker while nobody watches), ``app.py`` is the WSGI app mounted
+on the health server. See docs/dashboard.md.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from aga_otel.live.app import PREFIX, DashboardApp
 from aga_otel.live.broadcast import Broadcaster
+from aga_otel.live.history import History, HistorySampler
 from aga_otel.live.model import LiveModel
 from aga_otel.live.totals import Totals, read_totals
 from aga_otel.live.view import build_update, window_view
@@ -31,6 +33,8 @@ __all__ = [
     "PREFIX",
     "Broadcaster",
     "DashboardApp",
+    "History",
+    "HistorySampler",
     "LiveModel",
     "Totals",
     "attach_dashboard",
@@ -66,6 +70,7 @@ def attach_dashboard(stack: Any, *, interval: float = 1.0, max_clients: int = 8)
             health=health,
             audit=stack.audit_storage,
             plugin=lambda: stack.plugin,
+            history=getattr(getattr(stack, "dashboard_history", None), "history", None),
         )
         app = DashboardApp(
             Broadcaster(model.update, interval, max_clients),

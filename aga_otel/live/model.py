@@ -4,25 +4,32 @@ It is the only impure part of the view model: it calls the shared reader's publi
 ``snapshot()``, the alert manager's ``firing()``/``history()``, the health monitor's
 ``report()``, the audit store's ``query()`` and the plugin's ``get_diagnostics()``, each
 guarded so a broken component blanks its own panel and nothing else. Rates need two
-snapshots, so it keeps the totals of the last ``window`` seconds; the time series points
-of the last ``history_size`` updates are kept for pages that connect later.
+snapshots, so it keeps the totals of the last ``window`` seconds; each update's time series
+point goes to the :class:`~aga_otel.live.history.History` that pages connecting later
+receive first (filled by the stack's sampler while nobody watches).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricsData
 
-from aga_otel.live.totals import Totals, read_totals
-from aga_otel.live.view import alerts_view, audit_view, build_update, health_view, identity_view
+from aga_otel.live.history import History, RateWindow
+from aga_otel.live.totals import read_totals
+from aga_otel.live.view import (
+    alerts_view,
+    audit_view,
+    build_update,
+    encode,
+    health_view,
+    identity_view,
+)
+
+__all__ = ["LiveModel", "encode"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +48,7 @@ class LiveModel:
         audit: Any = None,
         plugin: Callable[[], Any] = lambda: None,
         window: float = 10.0,
-        history_size: int = 300,
+        history: History | None = None,
         slow_every: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -50,9 +57,8 @@ class LiveModel:
         self.window = window
         self.slow_every = slow_every
         self._clock = clock
-        self._totals: deque[Totals] = deque()
-        self._points: deque[dict] = deque(maxlen=history_size)
-        self._lock = threading.Lock()
+        self._rates = RateWindow(window)
+        self.points = history if history is not None else History(clock=clock)
         self._slow: dict[str, Any] = {}
         self._slow_at: float | None = None
         self._audit_seq: Any = object()
@@ -63,7 +69,7 @@ class LiveModel:
     def update(self) -> bytes:
         """Take one snapshot and return the payload every connected page receives."""
         totals = read_totals(self._snapshot())
-        baseline = self._baseline(totals)
+        baseline = self._rates.baseline(totals)
         now = self._clock()
         if self._slow_at is None or now - self._slow_at >= self.slow_every:
             self._slow_at = now
@@ -76,27 +82,12 @@ class LiveModel:
             "audit": self._guard("audit", self._read_audit),
         }
         payload = build_update(totals, baseline, extras=extras)
-        with self._lock:
-            self._points.append(payload["point"])
+        self.points.add(payload["point"])
         return encode(payload)
 
     def history(self) -> bytes:
-        """The time series points kept so far (a page's first message)."""
-        with self._lock:
-            points = list(self._points)
-        return encode({"points": points})
-
-    def _baseline(self, totals: Totals) -> Totals | None:
-        """The newest kept totals at least ``window`` seconds older than ``totals``."""
-        kept = self._totals
-        if totals.time is None:
-            return kept[-1] if kept else None
-        if kept and (kept[-1].time or 0) < totals.time - 3 * self.window:
-            kept.clear()  # nobody watched for a while: no rate across the gap
-        kept.append(totals)
-        while len(kept) > 2 and (kept[1].time or 0) <= totals.time - self.window:
-            kept.popleft()
-        return kept[0] if len(kept) > 1 else None
+        """The time series points of the last minutes (a page's first message)."""
+        return self.points.encoded()
 
     # --- the components, each fail-open ---------------------------------------------------------
     def _guard(self, name: str, read: Callable[[], Any]) -> Any:
@@ -134,22 +125,3 @@ class LiveModel:
             self._audit_rows = audit_view(store.query(limit=AUDIT_TAIL))
             self._audit_seq = seq
         return self._audit_rows
-
-
-def encode(payload: Any) -> bytes:
-    """Compact JSON; NaN and infinities (invalid JSON) become null."""
-    try:
-        text = json.dumps(payload, separators=(",", ":"), allow_nan=False, default=str)
-    except ValueError:
-        text = json.dumps(_finite(payload), separators=(",", ":"), default=str)
-    return text.encode("utf-8")
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value

@@ -9,6 +9,7 @@ totals (``new`` minus ``old``, divided by the time between their snapshots), as 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -193,3 +194,22 @@ def build_update(
         "point": history_point(new.time, window),
         **(extras or {}),
     }
+
+
+def encode(payload: Any) -> bytes:
+    """Compact JSON; NaN and infinities (invalid JSON) become null."""
+    try:
+        text = json.dumps(payload, separators=(",", ":"), allow_nan=False, default=str)
+    except ValueError:
+        text = json.dumps(_finite(payload), separators=(",", ":"), default=str)
+    return text.encode("utf-8")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

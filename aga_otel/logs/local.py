@@ -2,7 +2,9 @@
 
 JSON lines use flat, stable keys (``timestamp``, ``level``, ``event``, ``message``,
 ``attributes``, ``trace_id``...) that Loki's ``json`` stage and Elasticsearch ingest
-without a custom parser. This exporter writes with plain file I/O, never through Python
+without a custom parser. Text lines escape what could end a line or drive a terminal
+(:func:`escape_text`), so a value from an event can never forge a line of its own
+(CWE-117); JSON escapes by its own rules. This exporter writes with plain file I/O, never through Python
 ``logging``, so no handler of ours can ever feed a record back into the pipeline.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -52,10 +55,37 @@ def format_json(readable: ReadableLogRecord) -> str:
     return json.dumps(to_dict(readable), ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+# What a text line must not carry raw: C0 controls (LF, CR, NUL, ESC, tab...), DEL, C1
+# controls (NEL among them), the Unicode line and paragraph separators, the bidirectional
+# overrides and isolates (they reorder what a terminal shows), and the backslash that
+# starts every escape, so each escape reads back one way.
+_UNSAFE = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match) -> str:
+    c = match.group()
+    named = _NAMED.get(c)
+    if named is not None:
+        return named
+    return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+
+def escape_text(value: object) -> str:
+    r"""``value`` as text safe inside one line: ``\\`` for a backslash, ``\n``, ``\r``,
+    ``\t``, ``\xNN`` for the other controls up to U+009F, ``\uNNNN`` for U+2028, U+2029 and
+    the bidirectional controls; everything else as is. These are Python's escapes, so
+    ``codecs.decode(text, "unicode_escape")`` gives ASCII text back exactly."""
+    text = value if isinstance(value, str) else str(value)
+    return text if _UNSAFE.search(text) is None else _UNSAFE.sub(_escape, text)
+
+
 def format_text(readable: ReadableLogRecord) -> str:
+    """One record as ``timestamp level event message key=value...``, every part escaped."""
     d = to_dict(readable)
-    pairs = " ".join(f"{k}={v}" for k, v in d["attributes"].items())
-    return f"{d['timestamp']} {d['level']:<5} {d['event']} {d['message']} {pairs}".rstrip()
+    pairs = " ".join(f"{escape_text(k)}={escape_text(v)}" for k, v in d["attributes"].items())
+    head = f"{d['timestamp']} {escape_text(d['level']):<5} {escape_text(d['event'])}"
+    return f"{head} {escape_text(d['message'])} {pairs}".rstrip()
 
 
 class RotatingLineWriter:

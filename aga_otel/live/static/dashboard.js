@@ -276,6 +276,8 @@ function connect() {
   source.addEventListener("history", (ev) => {
     state.points = [];
     for (const p of JSON.parse(ev.data).points || []) addPoint(p);
+    document.body.dataset.history = String(state.points.length); // points from before the page
+    if (state.last) renderCharts(state.last);
   });
   source.onopen = () => { status.dataset.state = "live"; setText(status, "live"); };
   source.onmessage = (ev) => {
