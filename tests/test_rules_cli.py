@@ -97,3 +97,18 @@ def test_prometheus_rule_for_kubernetes(tmp_path):
     groups = tmp_path / "groups.yml"
     groups.write_text(yaml.safe_dump({"groups": doc["spec"]["groups"]}, sort_keys=False))
     promtool_accepts(groups)
+
+
+def test_legacy_rules_and_dashboards_say_missing(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    legacy = [sys.executable, "-m", "aga_otel.legacy_rules", "--check"]
+    out = subprocess.run(legacy, cwd=tmp_path, capture_output=True, text=True, env=env,
+                         timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stdout  # the repository's file, from anywhere
+    out = subprocess.run([*legacy, "--output", str(tmp_path / "x.yml")], cwd=tmp_path,
+                         capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    assert out.returncode == 1 and "x.yml is missing" in out.stdout
+    dash = [sys.executable, "-m", "aga_otel", "dashboards", "--check", str(tmp_path / "d")]
+    out = subprocess.run(dash, capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 1 and "aga-otel.json is missing" in out.stdout
+    assert list(tmp_path.iterdir()) == []  # nothing written by a check
