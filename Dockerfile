@@ -14,7 +14,8 @@ RUN useradd --create-home --uid 10001 aga
 USER aga
 WORKDIR /home/aga
 
-# aga-otel's defaults (ObservabilityConfig): Prometheus endpoint and health server.
+# aga-otel's defaults (ObservabilityConfig): Prometheus endpoint and health server. They
+# listen on loopback unless told otherwise; a container's ports must listen on all interfaces.
 EXPOSE 9464 8080
 ENTRYPOINT ["aga-otel"]
-CMD ["demo"]
+CMD ["demo", "--host", "0.0.0.0"]

@@ -143,6 +143,7 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         "health_verbose",
         "knowledge_ids_enabled",
         "dashboard_enabled",
+        "dashboard_verbose",
         "process_metrics",
     )
     for name in bools:

@@ -104,7 +104,9 @@ class ObservabilityConfig:
     model_name: str | None = None  # resource attribute ``model`` (OTEL_RESOURCE_ATTRIBUTES model=)
     # --- metrics -------------------------------------------------------------------------
     prometheus_enabled: bool = True
-    prometheus_host: str = "0.0.0.0"
+    # Loopback by default (as the OTel Prometheus exporter): a container or a scraper on
+    # another host sets 0.0.0.0 explicitly (deploy/kubernetes, collector/aga-otel.yaml).
+    prometheus_host: str = "127.0.0.1"
     prometheus_port: int = 9464
     prometheus_prefix: str = "aga"
     prometheus_labels: dict[str, str] = field(default_factory=dict)
@@ -172,7 +174,7 @@ class ObservabilityConfig:
     alert_resend_interval: float = 60.0  # the alertmanager format re-sends firing alerts
     # --- health -------------------------------------------------------------------------
     health_enabled: bool = True
-    health_host: str = "0.0.0.0"
+    health_host: str = "127.0.0.1"  # loopback unless configured, as prometheus_host
     health_port: int = 8080
     health_path: str = "/health"
     health_verbose: bool = True  # False: ?verbose is ignored (no check data on the port)
@@ -181,6 +183,8 @@ class ObservabilityConfig:
     # --- live dashboard (aga_otel/live, served on the health server's port) ---------------
     dashboard_enabled: bool = False
     dashboard_token: str | None = None
+    # The audit tail (operations, errors, details) is on the page only with a token or this.
+    dashboard_verbose: bool = False
     # --- traces -------------------------------------------------------------------------
     tracing_enabled: bool = False
     trace_forward_sample_rate: float = 0.0

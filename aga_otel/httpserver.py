@@ -60,6 +60,25 @@ class _SilentHandler(WSGIRequestHandler):
         return _NullStream()
 
 
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def exposure(host: str) -> str:
+    """Who can reach a server bound to ``host``: the startup lines say it (docs/security.md)."""
+    if host in WILDCARDS:
+        return "all interfaces, no authentication"
+    if host in ("localhost", "::1") or host.startswith("127."):
+        return "loopback only"
+    return f"interface {host} only"
+
+
+def url_host(host: str) -> str:
+    """``host`` as it goes in a URL a person opens: a wildcard bind as ``localhost``."""
+    if host in WILDCARDS:
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
+
+
 def wake(server) -> None:
     """Connect once to ``server`` so its accept loop notices a pending shutdown now."""
     host, port = server.server_address[:2]

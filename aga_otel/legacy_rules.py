@@ -125,20 +125,31 @@ def render(metrics: Iterable[MetricSpec] = semconv.METRICS) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from aga_otel.alerts.cli import REPOSITORY, repository_file
+
     parser = argparse.ArgumentParser(description="aga-observability 1.0 recording rules")
     parser.add_argument("--write", action="store_true", help=f"write {RULES_FILE}")
     parser.add_argument("--check", action="store_true", help="fail if the file is stale")
+    parser.add_argument("--output", type=Path, default=None,
+                        help=f"rule file (default: the repository's {RULES_FILE})")  # fmt: skip
     args = parser.parse_args(argv)
     text = render()
+    # The default is this checkout's file, found from the package, never the working dir.
+    path = args.output or (REPOSITORY / RULES_FILE if repository_file() else None)
+    if (args.write or args.check) and path is None:
+        print("give the file with --output PATH (this is no aga-otel checkout)", file=sys.stderr)
+        return 2
     if args.check:
-        current = RULES_FILE.read_text() if RULES_FILE.exists() else ""
-        if current != text:
-            print(f"{RULES_FILE} is stale: run python -m aga_otel.legacy_rules --write")
+        if not path.is_file():
+            print(f"{path} is missing: run python -m aga_otel.legacy_rules --write")
+            return 1
+        if path.read_text() != text:
+            print(f"{path} is stale: run python -m aga_otel.legacy_rules --write")
             return 1
         return 0
     if args.write:
-        RULES_FILE.write_text(text)
-        print(f"wrote {RULES_FILE}")
+        path.write_text(text)
+        print(f"wrote {path}")
         return 0
     sys.stdout.write(text)
     return 0

@@ -63,8 +63,12 @@ DROP_MALFORMED = "malformed"
 DROP_UNKNOWN_TYPE = "unknown_type"
 DROP_AUDIT_QUEUE_FULL = "audit_queue_full"  # the audit lane was full: audit records lost
 DROP_SHUTDOWN = "shutdown"  # still queued when shutdown's deadline passed
+# Audit records the writer accepted but could not store: its backlog overflowed while the
+# store failed (or was slower than the audit rate), or shutdown ended with them unwritten.
+DROP_AUDIT_BACKLOG_FULL = "audit_backlog_full"
+DROP_AUDIT_UNWRITTEN = "audit_unwritten"
 DROP_REASONS = (DROP_QUEUE_FULL, DROP_MALFORMED, DROP_UNKNOWN_TYPE, DROP_AUDIT_QUEUE_FULL,
-                DROP_SHUTDOWN)  # fmt: skip
+                DROP_SHUTDOWN, DROP_AUDIT_BACKLOG_FULL, DROP_AUDIT_UNWRITTEN)  # fmt: skip
 
 METER_NAME = "aga_otel"
 

@@ -34,6 +34,7 @@ from aga_otel.exporters.otlp import (
 from aga_otel.exporters.prometheus import PrometheusEndpoint
 from aga_otel.forking import after_fork_in_child, reinit_in_child
 from aga_otel.health import build_health
+from aga_otel.httpserver import exposure, url_host
 from aga_otel.live import attach_dashboard
 from aga_otel.live.history import HistorySampler, producers_snapshot
 from aga_otel.logs import build_log_pipeline
@@ -383,8 +384,14 @@ class ObservabilityStack:
     def describe_endpoints(self) -> str:
         parts = []
         if self.prometheus is not None and self.prometheus.port is not None:
-            host = self.prometheus.host if self.prometheus.host != "0.0.0.0" else "localhost"
-            parts.append(f"metrics http://{host}:{self.prometheus.port}/metrics")
+            host = self.prometheus.host
+            parts.append(
+                f"metrics http://{url_host(host)}:{self.prometheus.port}/metrics ({exposure(host)})"
+            )
+        health_port = getattr(self.health, "port", None)
+        if health_port is not None:
+            host = self.config.health_host
+            parts.append(f"health http://{url_host(host)}:{health_port} ({exposure(host)})")
         if self._app_meter_provider is not None:
             parts.append("the application's MeterProvider")
         elif signal_enabled(self.config, "metrics"):

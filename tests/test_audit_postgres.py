@@ -352,7 +352,7 @@ def test_full_stack_writes_degrades_and_recovers_without_showing_the_password(
 def test_cli_query_export_verify_prune_on_a_postgresql_url(dsn, tmp_path, capsys):
     _store(dsn, tmp_path, "a").append(_records(10))
     _store(dsn, tmp_path, "b").append(_records(10))
-    assert audit_cli(["query", dsn, "--limit", "3"]) == 0
+    assert audit_cli(["query", dsn, "--limit", "3", "--epoch"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 3 and rows[0]["timestamp"] == 1_009
     assert audit_cli(["query", dsn, "--fact-id", "k4", "--instance", "b"]) == 0
@@ -360,7 +360,7 @@ def test_cli_query_export_verify_prune_on_a_postgresql_url(dsn, tmp_path, capsys
     assert [(r["instance"], r["details"]["id"]) for r in rows] == [("b", "k4")]
     sqlite = tmp_path / "local.db"
     open_store("sqlite", sqlite).append(_records(2))
-    assert audit_cli(["query", str(sqlite), "--fact-id", "k1"]) == 2  # a fleet-only filter
+    assert audit_cli(["query", str(sqlite), "--instance", "b"]) == 2  # a fleet-only filter
     out = tmp_path / "all.jsonl"
     assert audit_cli(["export", dsn, "--format", "jsonl", "-o", str(out)]) == 0
     assert len(out.read_text().splitlines()) == 20

@@ -160,3 +160,38 @@ def test_help_names_only_real_commands(capsys):
         assert run(capsys, command, "--help")[0] == 0
     code, _, err = run(capsys, "made-up")
     assert code == 2 and "invalid choice" in err
+
+
+# --- issue 27: output a person reads ------------------------------------------------------
+def test_query_shows_iso_timestamps_unless_epoch(capsys, store):
+    code, out, _ = run(capsys, "audit", "query", str(store), "--limit", "1")
+    (row,) = json.loads(out)
+    assert code == 0 and row["timestamp"].endswith("Z")
+    parsed = datetime.fromisoformat(row["timestamp"].replace("Z", "+00:00")).timestamp()
+    code, out, _ = run(capsys, "audit", "query", str(store), "--limit", "1", "--epoch")
+    (raw,) = json.loads(out)
+    assert abs(raw["timestamp"] - parsed) < 1e-5 and isinstance(raw["timestamp"], float)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "file"])
+def test_fact_id_filters_local_stores(capsys, tmp_path, backend):
+    path = tmp_path / f"audit.{backend}"
+    s = open_store(backend, path)
+    s.append([make_record(NOW + i, "register", True, None, {"id": f"k{i % 3}"}) for i in range(9)])
+    s.close()
+    code, out, err = run(capsys, "audit", "query", str(path), "--fact-id", "k1", "--limit", "2")
+    rows = json.loads(out)
+    assert code == 0, err
+    assert [r["details"]["id"] for r in rows] == ["k1", "k1"] and rows[0]["seq"] > rows[1]["seq"]
+
+
+def test_export_confirms_and_path_errors_are_clear(capsys, store, tmp_path):
+    out_file = tmp_path / "out.jsonl"
+    code, out, err = run(capsys, "audit", "export", str(store), "--format", "jsonl", "-o",
+                         str(out_file))  # fmt: skip
+    assert code == 0 and out == ""
+    assert err.strip() == f"exported 20 entries to {out_file} (jsonl)"
+    for target, says in ((tmp_path, "it is a directory"),
+                         (tmp_path / "no" / "x.json", "is not a directory")):  # fmt: skip
+        code, _, err = run(capsys, "audit", "export", str(store), "-o", str(target))
+        assert code == 2 and says in err and "Errno" not in err, err

@@ -60,7 +60,7 @@ def test_env_variables_are_honoured():
         "OTEL_EXPORTER_OTLP_TIMEOUT": "2500",
         "OTEL_METRIC_EXPORT_INTERVAL": "15000",
         "OTEL_EXPORTER_PROMETHEUS_PORT": "9999",
-        "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
+        "OTEL_EXPORTER_PROMETHEUS_HOST": "0.0.0.0",
         "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "DELTA",
     }
     cfg = ObservabilityConfig().resolve(env=env)
@@ -71,7 +71,7 @@ def test_env_variables_are_honoured():
     assert cfg.otlp_signals == {"metrics": {"protocol": "grpc"}}  # metrics' own, for metrics
     assert cfg.otlp_headers == {"authorization": "Bearer x"}
     assert cfg.otlp_timeout == 2.5 and cfg.export_interval == 15.0
-    assert (cfg.prometheus_host, cfg.prometheus_port) == ("127.0.0.1", 9999)
+    assert (cfg.prometheus_host, cfg.prometheus_port) == ("0.0.0.0", 9999)
     assert cfg.temporality_preference == "delta"
 
 

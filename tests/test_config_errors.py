@@ -88,6 +88,7 @@ BAD = {
     "audit_spill_max_bytes": 0,
     "dashboard_enabled": "on",
     "dashboard_token": "short",
+    "dashboard_verbose": "yes",
     "knowledge_ids_enabled": "no",
     "knowledge_max_documents": 5000,
     "health_verbose": "no",

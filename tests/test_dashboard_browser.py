@@ -62,7 +62,7 @@ def test_dashboard_in_chromium_matches_metrics_and_shows_alerts(
     config = local_config(
         health_enabled=True, dashboard_enabled=True, log_enabled=True, alert_enabled=True,
         alert_rules=[RULE], audit_storage_backend="sqlite",
-        audit_storage_path=str(tmp_path / "audit.db"),
+        audit_storage_path=str(tmp_path / "audit.db"), dashboard_verbose=True,
     )  # fmt: skip
     stack = make_stack(plugin.event_bus, config)
     stack.bind_plugin(plugin)

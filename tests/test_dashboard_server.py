@@ -133,7 +133,7 @@ def test_token_in_the_url_or_cookie_and_never_shown(plugin, make_stack):
 
 # --- the stream -------------------------------------------------------------------------------
 def test_stream_sends_history_then_one_update_per_snapshot(plugin, make_stack):
-    stack = make_stack(plugin.event_bus, dash_config())
+    stack = make_stack(plugin.event_bus, dash_config(dashboard_verbose=True))
     stack.bind_plugin(plugin)
     simulate(plugin, steps=50, layers=4)
     stack.force_flush()
@@ -333,7 +333,7 @@ def test_demo_prints_the_dashboard_url_and_serves_it():
         while url is None and time.monotonic() < deadline:
             line = proc.stdout.readline()
             lines.append(line)
-            m = re.search(r"live\s*: (http://\S+/dashboard)\s*$", line)
+            m = re.search(r"live\s*: (http://\S+/dashboard)\s", line)
             url = m.group(1) if m else None
         assert url, "".join(lines)
         page = urllib.request.urlopen(url, timeout=5).read()

@@ -251,6 +251,11 @@ def test_explain_trace_and_fact_with_provenance(tmp_path, backend, name):
 
     run = cli("explain", str(m.path), "--fact", "k1")
     assert run.returncode == 0 and "reached 3 requests" in run.stdout, run.stderr
+    # The retrieval outside any span reads as such; one row is "1 audit row" (issue 27).
+    assert "outside a trace layer" in run.stdout and "span None" not in run.stdout
+    assert "<no active span>" not in run.stdout and "fact k1: 2 audit rows" in run.stdout
+    one = cli("explain", str(m.path), "--fact", "k2").stdout
+    assert "fact k2: 1 audit row\n" in one and "reached 1 request\n" in one, one
     # Tampering with an inject row shows in the answer and in the exit code.
     if backend == "sqlite":
         with sqlite3.connect(m.path) as conn:

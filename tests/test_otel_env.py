@@ -124,7 +124,7 @@ OTHER_ROWS = [
     ("OTEL_RESOURCE_ATTRIBUTES", "model=llama-3-8b", "model_name", "llama-3-8b"),
     ("OTEL_RESOURCE_ATTRIBUTES", "team=ml%20infra", "resource_attributes", {"team": "ml infra"}),
     ("OTEL_METRIC_EXPORT_INTERVAL", "15000", "export_interval", 15.0),
-    ("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1", "prometheus_host", "127.0.0.1"),
+    ("OTEL_EXPORTER_PROMETHEUS_HOST", "0.0.0.0", "prometheus_host", "0.0.0.0"),
     ("OTEL_EXPORTER_PROMETHEUS_PORT", "9999", "prometheus_port", 9999),
     ("OTEL_METRICS_EXPORTER", "otlp", "prometheus_enabled", False),
     ("OTEL_METRICS_EXPORTER", "otlp", "otlp_metrics_enabled", True),

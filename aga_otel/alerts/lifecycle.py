@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 import operator as _op
 from collections.abc import Callable
 
@@ -123,13 +124,50 @@ class RuleEvaluator:
 
 
 def format_message(rule: AlertRuleConfig, value: float | None, threshold: float) -> str:
-    """The rule's message with ``{value} {threshold} {metric} {name}``; never raises."""
+    """The rule's message with ``{value} {threshold} {metric} {name}``; never raises.
+
+    A bare ``{value}`` is rounded to the threshold's precision (its decimals plus two:
+    threshold 3.5 shows 2.089, 0.001 shows 0.00123) and a missing value reads ``n/a``,
+    never ``nan``; an explicit format spec (``{value:.1f}``) is honoured as written.
+    """
+    places = _decimals(threshold) + 2
     try:
         return rule.message.format(
-            value=float("nan") if value is None else value,
-            threshold=threshold,
+            value=_Shown(value, places),
+            threshold=_Shown(threshold, places - 2),
             metric=rule.metric,
             name=rule.name,
         )
     except Exception:  # a format spec that does not suit the value: keep the raw text
         return rule.message
+
+
+def _decimals(x: float) -> int:
+    """Decimals of ``x`` as a person wrote it (``repr`` is the shortest round trip)."""
+    if not math.isfinite(x):
+        return 0
+    text = repr(float(x))
+    if "e" in text:
+        mantissa, exp = text.split("e")
+        frac = mantissa.split(".")[1] if "." in mantissa else ""
+        return max(0, len(frac.rstrip("0")) - int(exp))
+    frac = text.split(".")[1].rstrip("0")
+    return min(len(frac), 12)
+
+
+class _Shown:
+    """A number for a message: rounded to ``places`` unless the template says otherwise."""
+
+    def __init__(self, value: float | None, places: int) -> None:
+        self.value, self.places = value, places
+
+    def __format__(self, spec: str) -> str:
+        v = self.value
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "n/a"
+        if spec:
+            return format(v, spec)
+        text = f"{v:.{self.places}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+
+    __str__ = __repr__ = lambda self: format(self, "")  # noqa: E731

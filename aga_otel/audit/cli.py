@@ -14,7 +14,10 @@ import io
 import json
 import sys
 import time
+from collections import deque
 from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
 
 from aga_otel._cli_args import (
     EXIT_ERROR,
@@ -60,14 +63,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     q.add_argument("--success", type=_bool, help="true or false")
     q.add_argument("--limit", type=positive_int, default=100, help="at most this many (100)")
     q.add_argument("--instance", help="service.instance.id (postgresql:// PATH only)")
-    q.add_argument("--fact-id", dest="fact_id", help="details id (postgresql:// PATH only)")
+    q.add_argument("--fact-id", dest="fact_id", help="rows about this fact (details id)")
     _format(q)
+    _epoch(q)
     q.set_defaults(func=cmd_query)
 
     e = sub.add_parser("export", help="every entry, oldest first")
     _path(e)
     _format(e, ("json", "jsonl", "csv"))
     e.add_argument("--output", "-o", help="write here instead of stdout")
+    _epoch(e)
     e.set_defaults(func=cmd_export)
 
     v = sub.add_parser(
@@ -104,6 +109,42 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _path(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="PATH", help="a SQLite/JSONL file or postgresql:// URL")
+
+
+def _epoch(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epoch", action="store_true",
+                   help="timestamps as epoch seconds, exactly as stored and hashed "
+                        "(default: ISO-8601 in UTC)")  # fmt: skip
+
+
+def _shown(entries: Iterable[dict], epoch: bool) -> Iterable[dict]:
+    """Entries with ISO-8601 UTC timestamps (microseconds kept), unless ``epoch``."""
+    if epoch:
+        yield from entries
+        return
+    for e in entries:
+        ts = e.get("timestamp")
+        if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+            stamp = datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds")
+            e = {**e, "timestamp": stamp.replace("+00:00", "Z")}
+        yield e
+
+
+def _about_fact(store, args) -> list[dict]:
+    """Newest-first rows whose details ``id`` is ``args.fact_id``, on a local store (the
+    PostgreSQL backend indexes the column; here it is one pass over the file)."""
+    from aga_otel.audit.pgrows import fact_id
+
+    since, until = args.since, args.until
+    found: deque = deque(maxlen=args.limit)
+    for e in store.iter_entries():
+        if (fact_id(e.get("details")) == args.fact_id
+                and (args.operation is None or e["operation"] == args.operation)
+                and (since is None or e["timestamp"] >= since)
+                and (until is None or e["timestamp"] <= until)
+                and (args.success is None or e["success"] is args.success)):  # fmt: skip
+            found.append(e)
+    return list(reversed(found))
 
 
 def _key(p: argparse.ArgumentParser) -> None:
@@ -167,10 +208,14 @@ def cmd_query(args) -> int:
     """Print matching entries, newest first."""
     store = _open(args)
     fleet = {k: v for k in ("instance", "fact_id") if (v := getattr(args, k, None)) is not None}
-    if fleet and store.backend != "postgresql":
-        raise ValueError("--instance and --fact-id need a postgresql:// PATH")
-    rows = store.query(args.operation, args.since, args.until, args.success, args.limit, **fleet)
-    _write_entries(rows, args.format, sys.stdout)
+    if store.backend == "postgresql" or not fleet:
+        rows = store.query(args.operation, args.since, args.until, args.success, args.limit,
+                           **fleet)  # fmt: skip
+    elif "instance" in fleet:
+        raise ValueError("--instance needs a postgresql:// PATH (a local store is one instance)")
+    else:
+        rows = _about_fact(store, args)
+    _write_entries(_shown(rows, args.epoch), args.format, sys.stdout)
     return EXIT_OK
 
 
@@ -178,12 +223,36 @@ def cmd_query(args) -> int:
 def cmd_export(args) -> int:
     """Write every entry, oldest first."""
     store = _open(args)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="") as f:
-            _write_entries(store.iter_entries(), args.format, f)
-    else:
-        _write_entries(store.iter_entries(), args.format, sys.stdout)
+    entries = _shown(store.iter_entries(), args.epoch)
+    if not args.output:
+        _write_entries(entries, args.format, sys.stdout)
+        return EXIT_OK
+    target = Path(args.output)
+    if target.is_dir():
+        raise ValueError(f"cannot write {target}: it is a directory (give a file name)")
+    if not target.parent.is_dir():
+        raise ValueError(f"cannot write {target}: {target.parent} is not a directory")
+    try:
+        f = open(target, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise ValueError(f"cannot write {target}: {exc.strerror or exc}") from None
+    counted = _Counted(entries)
+    with f:
+        _write_entries(counted, args.format, f)
+    print(f"exported {counted.n} entries to {target} ({args.format})", file=sys.stderr)
     return EXIT_OK
+
+
+class _Counted:
+    """Iterates ``entries`` once, counting them (exports are streamed, never listed)."""
+
+    def __init__(self, entries: Iterable[dict]) -> None:
+        self._entries, self.n = entries, 0
+
+    def __iter__(self):
+        for e in self._entries:
+            self.n += 1
+            yield e
 
 
 @_guarded

@@ -261,13 +261,17 @@ def _rows(history: list[Provenance], indent: str) -> list[str]:
     ]
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def describe(report: TraceExplanation | FactExplanation) -> str:
     """A human-readable rendering of either explanation (the CLI's text format)."""
     lines = []
     if isinstance(report, TraceExplanation):
         lines.append(
-            f"trace {report.trace_id}: {len(report.facts)} facts injected "
-            f"in {report.injections} retrievals"
+            f"trace {report.trace_id}: {_plural(len(report.facts), 'fact')} injected "
+            f"in {_plural(report.injections, 'retrieval')}"
             + (f" (+{report.facts_dropped} beyond the cap)" if report.facts_dropped else "")
         )
         if not report.ids_recorded:
@@ -281,13 +285,15 @@ def describe(report: TraceExplanation | FactExplanation) -> str:
             )
             lines += _rows(f.provenance, "   ")
     else:
-        lines.append(f"fact {report.fact_id}: {len(report.history)} audit rows")
+        lines.append(f"fact {report.fact_id}: {_plural(len(report.history), 'audit row')}")
         lines += _rows(report.history, "  ")
-        lines.append(f"reached {len(report.requests)} requests")
+        lines.append(f"reached {_plural(len(report.requests), 'request')}")
         for r in report.requests:
             score = _score(r.score)
+            # A retrieval outside any request span has no trace to name.
+            where = f"trace {r.trace_id} span {r.span_id}" if r.trace_id else "outside a trace"
             lines.append(
-                f"  trace {r.trace_id or '<no active span>'} span {r.span_id} layer {r.layer}"
+                f"  {where} layer {r.layer}"
                 f" score {score} at {_when(r.timestamp)} (#{r.seq}, {r.instance})"
             )
     lines.append(

@@ -18,6 +18,7 @@ from collections import deque
 
 from aga_otel.audit.base import AuditStore
 from aga_otel.audit.chain import AuditRecord
+from aga_otel.semconv import DROP_AUDIT_BACKLOG_FULL, DROP_AUDIT_UNWRITTEN
 from aga_otel.status import StatusBoard
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class AuditWriter:
         self._thread: threading.Thread | None = None
         self.accepted = self.written = self.dropped = self.write_failures = self.pruned = 0
         self.lost_after_close = 0
+        # ``dropped`` by reason (aga_otel_events_dropped_total{reason}); they sum to it.
+        self.lost = {DROP_AUDIT_BACKLOG_FULL: 0, DROP_AUDIT_UNWRITTEN: 0}
         self._closed = False
         self._close_on_exit = False
         self._pid = os.getpid()
@@ -81,9 +84,11 @@ class AuditWriter:
             if self._closed:  # handed over after the final flush: counted, never silent
                 self.dropped += 1
                 self.lost_after_close += 1
+                self.lost[DROP_AUDIT_UNWRITTEN] += 1
                 first_lost, first_overflow = self.lost_after_close == 1, False
             elif len(self._backlog) >= self.max_backlog:
                 self.dropped += 1
+                self.lost[DROP_AUDIT_BACKLOG_FULL] += 1
                 first_lost, first_overflow = False, self.dropped == 1
             else:
                 self._backlog.append(record)
@@ -137,6 +142,7 @@ class AuditWriter:
                     self._backlog.popleft()
                 self.written += len(batch)
                 self.dropped -= len(batch) - kept
+                self.lost[DROP_AUDIT_UNWRITTEN] -= len(batch) - kept
             self._on_success()
         with self._lock:
             return not self._backlog
@@ -231,10 +237,12 @@ class AuditWriter:
             left = len(self._backlog)
             self._backlog.clear()
             self.dropped += left
+            self.lost[DROP_AUDIT_UNWRITTEN] += left
         if left:
             logger.error(
-                "audit shutdown: %d accepted records not written (%s store)", left,
-                self.store.backend,
+                "audit shutdown: %d accepted records not written (%s store); counted as "
+                "aga_otel_events_dropped_total{reason=\"%s\"}", left, self.store.backend,
+                DROP_AUDIT_UNWRITTEN,
             )  # fmt: skip
         if busy:  # closing would wait for its write: the thread closes when it ends
             self._close_on_exit = True
@@ -256,6 +264,7 @@ class AuditWriter:
             "write_failures": self.write_failures,
             "pruned": self.pruned,
             "lost_after_close": self.lost_after_close,
+            "lost": dict(self.lost),
             "degraded": self._failing or self.store.health() is not None,
             **self.store.stats(),
         }

@@ -43,7 +43,11 @@ def _check(folder: Path, rendered: dict[str, str]) -> int:
     stale = 0
     for name, text in rendered.items():
         path = folder / name
-        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if not path.is_file():
+            print(f"{path} is missing")
+            stale += 1
+            continue
+        current = path.read_text(encoding="utf-8")
         if current == text:
             continue
         stale += 1
@@ -52,7 +56,8 @@ def _check(folder: Path, rendered: dict[str, str]) -> int:
         )
         sys.stdout.writelines(list(diff)[:40])
     if stale:
-        print(f"{stale} dashboard file(s) out of date; run: aga-otel dashboards --write {folder}")
+        print(f"{stale} dashboard file(s) missing or out of date; run: aga-otel dashboards "
+              f"--write {folder}")  # fmt: skip
         return 1
     print(f"{len(rendered)} dashboard file(s) up to date in {folder}")
     return 0

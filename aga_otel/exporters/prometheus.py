@@ -206,7 +206,7 @@ class PrometheusEndpoint:
         self,
         snapshot: Callable[[], MetricsData | None],
         status: StatusBoard,
-        host: str = "0.0.0.0",
+        host: str = "127.0.0.1",
         port: int = 9464,
         const_labels: Mapping[str, str] | None = None,
         certfile: str | None = None,

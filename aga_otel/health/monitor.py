@@ -168,18 +168,22 @@ class HealthMonitor:
             stack_ready = False
         stats = self._safe_bridge_stats()
         audit = self.status.get(AUDIT_COMPONENT)
+        # What the store reported last: a failed write (or open) degrades it until a write
+        # succeeds, so this is never true while writes fail, whatever audit_required says.
+        writable = audit is None or audit.status is Status.HEALTHY
         if self.config.audit_required:
             lane = self.status.get(AUDIT_LANE)
-            audit_ok = all(c is not None and c.status is Status.HEALTHY for c in (audit, lane))
+            lane_ok = lane is not None and lane.status is Status.HEALTHY
+            audit_ok = audit is not None and writable and lane_ok
         else:
             audit_ok = audit is None or audit.status is not Status.UNHEALTHY
         checks = {
             "stack_ready": stack_ready,
             "worker_alive": bool(stats.get("worker_alive")),
             "subscribed": bool(stats.get("subscribed")),
-            "audit_writable": audit_ok,
+            "audit_writable": writable and (audit_ok or not self.config.audit_required),
         }
-        ok = all(checks.values())
+        ok = audit_ok and all(v for k, v in checks.items() if k != "audit_writable")
         return ok, {"status": "ready" if ok else "not_ready", "checks": checks}
 
     def _safe_bridge_stats(self) -> Mapping:

@@ -121,7 +121,7 @@ def _respond(
 
 def start_health_server(
     app: Callable,
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
     port: int = 8080,
     *,
     ssl_context: ssl.SSLContext | None = None,

@@ -68,7 +68,9 @@ def attach_dashboard(stack: Any, *, interval: float = 1.0, max_clients: int = 8)
             reader.shared_snapshot,
             alerts=stack.alert_manager if cfg.alert_enabled else None,
             health=health,
-            audit=stack.audit_storage,
+            # Audit rows name operations and carry errors and details: shown only behind a
+            # token, or when the operator asks for them (dashboard_verbose).
+            audit=stack.audit_storage if cfg.dashboard_token or cfg.dashboard_verbose else None,
             plugin=lambda: stack.plugin,
             history=getattr(getattr(stack, "dashboard_history", None), "history", None),
         )

@@ -275,6 +275,12 @@ class LogPipeline:
         self._shut = True
         run_bounded(self.logger_provider.shutdown, timeout, "log-exporters")
 
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Accepted audit records the writer could not store, by reason: the bridge adds them
+        to its ``dropped`` counts (``aga_otel_events_dropped_total``, the demo's summary)."""
+        return dict(self.audit_writer.lost)
+
     def stats(self) -> dict:
         out: dict[str, Any] = {
             "records_emitted": self.emitted,

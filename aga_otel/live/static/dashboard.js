@@ -232,7 +232,7 @@ function renderAudit(rows) {
     td(r.success ? "ok" : "failed" + (r.error ? ": " + r.error : ""), r.success ? "s-ok" : "s-failed"),
     td(r.details, "mono"),
   ]);
-  fillRows($("audit"), out, rows ? "no audit entries yet" : "audit trail is off", 5);
+  fillRows($("audit"), out, rows ? "no audit entries yet" : "audit details hidden (dashboard_token or dashboard_verbose shows them) or the audit trail is off", 5);
 }
 function renderCharts(u) {
   const w = u.window || {};
