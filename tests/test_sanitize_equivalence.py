@@ -308,3 +308,41 @@ def test_entry_hash_is_the_hash_of_the_plain_payload():
         payload = json.dumps(fields, ensure_ascii=True, separators=(",", ":"))
         for key in (None, b"k" * 32):
             assert entry_hash("0" * 64, i, record, key) == entry_digest(key, "0" * 64, payload)
+
+
+def test_records_built_around_the_sdk_equal_the_sdks_own():
+    """``logs._sdk``'s shortcuts (pinned to SDK 1.45) give what the constructors give: the
+    API record's fields, and a ReadWriteLogRecord whose attributes the SDK would not change.
+    An SDK that adds, renames or reorders a field fails here, not in production."""
+    from opentelemetry import trace
+    from opentelemetry.context import Context
+    from opentelemetry.sdk._logs import ReadWriteLogRecord
+    from opentelemetry.sdk.resources import Resource
+
+    from aga_otel.logs import _sdk
+
+    sc = trace.SpanContext(5, 7, False, trace.TraceFlags(1))
+    for ctx in (trace.set_span_in_context(trace.INVALID_SPAN, Context()),
+                trace.set_span_in_context(trace.NonRecordingSpan(sc), Context())):  # fmt: skip
+        attrs = {"a": "x", "b": 1, "c": 2.5, "d": True, "e": ("p", "q"), "f": (0.5,)}
+        kw = dict(timestamp=11, observed_timestamp=12, context=ctx, severity_text="INFO",
+                  severity_number=_sdk.SeverityNumber.INFO, body="b", attributes=attrs,
+                  event_name="aga.x")  # fmt: skip
+        plain = _sdk.CopyableLogRecord(**kw)
+        assert tuple(plain.__dict__) == _sdk.RECORD_FIELDS
+        trace_id, span_id, flags = _sdk.span_fields(ctx)
+        fast = _sdk.make_record({**kw, "trace_id": trace_id, "span_id": span_id,
+                                 "trace_flags": flags, "exception": None})  # fmt: skip
+        assert fast.__dict__ == plain.__dict__ and type(fast) is type(plain)
+        limits = _sdk.LogRecordLimits()
+        assert _sdk.default_limits(limits, 32)
+        resource = Resource.create({"service.name": "s"})
+        sdk = ReadWriteLogRecord(_sdk.CopyableLogRecord(**kw), resource, None, limits)
+        ours = _sdk.writable(fast, resource, None, limits)
+        assert dict(ours.log_record.attributes) == dict(sdk.log_record.attributes)
+        assert {k: type(v) for k, v in ours.log_record.attributes.items()} == {
+            k: type(v) for k, v in sdk.log_record.attributes.items()
+        }
+        assert set(ours.__dict__) == set(sdk.__dict__)
+    assert not _sdk.default_limits(_sdk.LogRecordLimits(max_attribute_length=10), 32)
+    assert not _sdk.default_limits(_sdk.LogRecordLimits(max_attributes=4), 32)
