@@ -346,3 +346,17 @@ def test_records_built_around_the_sdk_equal_the_sdks_own():
         assert set(ours.__dict__) == set(sdk.__dict__)
     assert not _sdk.default_limits(_sdk.LogRecordLimits(max_attribute_length=10), 32)
     assert not _sdk.default_limits(_sdk.LogRecordLimits(max_attributes=4), 32)
+
+
+def test_entry_hash_fast_payload_matches_json_for_odd_fields():
+    """Timestamps of every float shape, an int one, inf, and text with escapes: the
+    hand-built payload and the encoder's fallback both give ``json.dumps``'s text."""
+    from aga_otel.audit.chain import AuditRecord, entry_hash
+    from aga_otel.audit.keys import entry_digest
+
+    for ts in (1e-7, 1_700_000_000 + 1 / 3, 1e22, 5, float("inf"), 0.1 + 0.2):
+        for err in (None, 'quote " back \\ nl \n é'):
+            rec = AuditRecord(ts, "op\x01", True, err, {}, '{"a":"\\u00e9"}', "src é")
+            fields = [7, ts, rec.operation, True, err, rec.details_json, rec.source]
+            payload = json.dumps(fields, ensure_ascii=True, separators=(",", ":"))
+            assert entry_hash("f" * 64, 7, rec) == entry_digest(None, "f" * 64, payload)
