@@ -360,3 +360,34 @@ def test_entry_hash_fast_payload_matches_json_for_odd_fields():
             fields = [7, ts, rec.operation, True, err, rec.details_json, rec.source]
             payload = json.dumps(fields, ensure_ascii=True, separators=(",", ":"))
             assert entry_hash("f" * 64, 7, rec) == entry_digest(None, "f" * 64, payload)
+
+
+def test_plain_details_fast_copy_matches_the_plain_algorithm():
+    """Plain JSON details (the fast copy's case) and their near misses: triggers, URLs with
+    and without userinfo, sensitive keys, the size cap, deep nests, long keys."""
+    rng = random.Random(22)
+    words = ["fact", "note", "api", "token", "https://h/x", "u:p@h", "a@b", "://", "basic",
+             "x" * 300, "Bearer abcdefgh", "password=1", "ok"]  # fmt: skip
+    keys = ["id", "meta", "api_key", "tags", "apiKey", "source", "k" * 300, "note"]
+
+    def plain(depth=0):
+        d = {}
+        for _ in range(rng.randrange(0, 6)):
+            kind = rng.randrange(6)
+            if kind == 0 and depth < 18:
+                v = plain(depth + 1)
+            elif kind == 1:
+                v = [rng.choice(words) for _ in range(rng.randrange(3))]
+            elif kind == 2:
+                v = rng.choice([1, 2**63, -(2**63), 0.5, True, None])
+            else:
+                v = " ".join(rng.choice(words) for _ in range(rng.randrange(1, 4)))
+            d[rng.choice(keys)] = v
+        return d
+
+    for max_bytes in (64, 300, 16384):
+        for _ in range(400):
+            details = plain()
+            got = sanitize_details(details, SENSITIVE_WORDS, max_bytes)
+            want = ref_sanitize(details, SENSITIVE_WORDS, max_bytes)
+            assert json.dumps(got[0]) == json.dumps(want[0]) and got[1] == want[1]  # key order
