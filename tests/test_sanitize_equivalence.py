@@ -308,3 +308,86 @@ def test_entry_hash_is_the_hash_of_the_plain_payload():
         payload = json.dumps(fields, ensure_ascii=True, separators=(",", ":"))
         for key in (None, b"k" * 32):
             assert entry_hash("0" * 64, i, record, key) == entry_digest(key, "0" * 64, payload)
+
+
+def test_records_built_around_the_sdk_equal_the_sdks_own():
+    """``logs._sdk``'s shortcuts (pinned to SDK 1.45) give what the constructors give: the
+    API record's fields, and a ReadWriteLogRecord whose attributes the SDK would not change.
+    An SDK that adds, renames or reorders a field fails here, not in production."""
+    from opentelemetry import trace
+    from opentelemetry.context import Context
+    from opentelemetry.sdk._logs import ReadWriteLogRecord
+    from opentelemetry.sdk.resources import Resource
+
+    from aga_otel.logs import _sdk
+
+    sc = trace.SpanContext(5, 7, False, trace.TraceFlags(1))
+    for ctx in (trace.set_span_in_context(trace.INVALID_SPAN, Context()),
+                trace.set_span_in_context(trace.NonRecordingSpan(sc), Context())):  # fmt: skip
+        attrs = {"a": "x", "b": 1, "c": 2.5, "d": True, "e": ("p", "q"), "f": (0.5,)}
+        kw = dict(timestamp=11, observed_timestamp=12, context=ctx, severity_text="INFO",
+                  severity_number=_sdk.SeverityNumber.INFO, body="b", attributes=attrs,
+                  event_name="aga.x")  # fmt: skip
+        plain = _sdk.CopyableLogRecord(**kw)
+        assert tuple(plain.__dict__) == _sdk.RECORD_FIELDS
+        trace_id, span_id, flags = _sdk.span_fields(ctx)
+        fast = _sdk.make_record({**kw, "trace_id": trace_id, "span_id": span_id,
+                                 "trace_flags": flags, "exception": None})  # fmt: skip
+        assert fast.__dict__ == plain.__dict__ and type(fast) is type(plain)
+        limits = _sdk.LogRecordLimits()
+        assert _sdk.default_limits(limits, 32)
+        resource = Resource.create({"service.name": "s"})
+        sdk = ReadWriteLogRecord(_sdk.CopyableLogRecord(**kw), resource, None, limits)
+        ours = _sdk.writable(fast, resource, None, limits)
+        assert dict(ours.log_record.attributes) == dict(sdk.log_record.attributes)
+        assert {k: type(v) for k, v in ours.log_record.attributes.items()} == {
+            k: type(v) for k, v in sdk.log_record.attributes.items()
+        }
+        assert set(ours.__dict__) == set(sdk.__dict__)
+    assert not _sdk.default_limits(_sdk.LogRecordLimits(max_attribute_length=10), 32)
+    assert not _sdk.default_limits(_sdk.LogRecordLimits(max_attributes=4), 32)
+
+
+def test_entry_hash_fast_payload_matches_json_for_odd_fields():
+    """Timestamps of every float shape, an int one, inf, and text with escapes: the
+    hand-built payload and the encoder's fallback both give ``json.dumps``'s text."""
+    from aga_otel.audit.chain import AuditRecord, entry_hash
+    from aga_otel.audit.keys import entry_digest
+
+    for ts in (1e-7, 1_700_000_000 + 1 / 3, 1e22, 5, float("inf"), 0.1 + 0.2):
+        for err in (None, 'quote " back \\ nl \n é'):
+            rec = AuditRecord(ts, "op\x01", True, err, {}, '{"a":"\\u00e9"}', "src é")
+            fields = [7, ts, rec.operation, True, err, rec.details_json, rec.source]
+            payload = json.dumps(fields, ensure_ascii=True, separators=(",", ":"))
+            assert entry_hash("f" * 64, 7, rec) == entry_digest(None, "f" * 64, payload)
+
+
+def test_plain_details_fast_copy_matches_the_plain_algorithm():
+    """Plain JSON details (the fast copy's case) and their near misses: triggers, URLs with
+    and without userinfo, sensitive keys, the size cap, deep nests, long keys."""
+    rng = random.Random(22)
+    words = ["fact", "note", "api", "token", "https://h/x", "u:p@h", "a@b", "://", "basic",
+             "x" * 300, "Bearer abcdefgh", "password=1", "ok"]  # fmt: skip
+    keys = ["id", "meta", "api_key", "tags", "apiKey", "source", "k" * 300, "note"]
+
+    def plain(depth=0):
+        d = {}
+        for _ in range(rng.randrange(0, 6)):
+            kind = rng.randrange(6)
+            if kind == 0 and depth < 18:
+                v = plain(depth + 1)
+            elif kind == 1:
+                v = [rng.choice(words) for _ in range(rng.randrange(3))]
+            elif kind == 2:
+                v = rng.choice([1, 2**63, -(2**63), 0.5, True, None])
+            else:
+                v = " ".join(rng.choice(words) for _ in range(rng.randrange(1, 4)))
+            d[rng.choice(keys)] = v
+        return d
+
+    for max_bytes in (64, 300, 16384):
+        for _ in range(400):
+            details = plain()
+            got = sanitize_details(details, SENSITIVE_WORDS, max_bytes)
+            want = ref_sanitize(details, SENSITIVE_WORDS, max_bytes)
+            assert json.dumps(got[0]) == json.dumps(want[0]) and got[1] == want[1]  # key order

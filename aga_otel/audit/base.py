@@ -49,6 +49,9 @@ class AuditStore(ABC):
     #: A backend that persists the chain state (``_write`` takes it; ``_open`` calls
     #: ``_adopt``) supports keyed chains; one that does not keeps the two-argument ``_write``.
     keeps_chain_state = False
+    #: A backend that hands back the records' ``details`` dicts (not their stored text):
+    #: they are then the canonical text parsed back, as every other backend returns them.
+    keeps_details = False
 
     def __init__(self, key: bytes | None = None) -> None:
         if key is not None and not self.keeps_chain_state:

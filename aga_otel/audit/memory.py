@@ -13,6 +13,7 @@ class MemoryAuditStore(AuditStore):
 
     backend = "memory"
     keeps_chain_state = True
+    keeps_details = True
 
     def __init__(self, key: bytes | None = None) -> None:
         super().__init__(key)

@@ -216,6 +216,11 @@ def sanitize_details(
     redact = _compiled(tuple(redact_keys))
     if not isinstance(details, Mapping):
         details = {} if details is None else {"value": details}
+    plain = _plain_copy(details, redact, max_bytes) if type(details) is dict else None
+    if plain is not None:
+        safe, text = plain
+        if len(text) <= max_bytes:
+            return safe, text
     try:
         safe = _Walk(redact, max_bytes).value(details)
         text = _CANONICAL_TREE.encode(safe)
@@ -227,3 +232,69 @@ def sanitize_details(
         safe = {"_truncated": True, "_original_bytes": len(text), "preview": preview}
         text = _CANONICAL_TREE.encode(safe)
     return safe, text
+
+
+class _NotPlain(Exception):
+    """Raised inside :func:`_plain_copy` where only the full walk gives the right answer."""
+
+
+def _plain_copy(details: dict, redact: _Keys, max_bytes: int) -> tuple[dict, str] | None:
+    """The walk's result for the commonest ``details``, or None to take the full walk.
+
+    Plain means: only exact ``dict``/``list``/``str``/``int``/``float``/``bool``/``None``,
+    ASCII keys of at most 256 characters, ints within int64, finite floats, containers of
+    at most ``_MAX_ITEMS`` below ``MAX_DEPTH`` (so a cycle is never plain), ASCII strings
+    under the cap whose joined text no credential pattern can match (the check
+    :func:`redact_free_text` makes, once for all of them) and, with the canonical text at
+    most ``max_bytes``, a budget that never runs out. Then the walk would copy every value
+    unchanged (sensitive keys masked), which is what this builds.
+    """
+    strings: list[str] = []
+    verdicts, sensitive = redact.verdicts, redact.sensitive
+
+    def copy(value: Any, depth: int) -> Any:
+        if depth >= MAX_DEPTH or len(value) > _MAX_ITEMS:
+            raise _NotPlain
+        if type(value) is list:
+            return [item(v, depth) for v in value]
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str or len(k) > 256 or not k.isascii():
+                raise _NotPlain
+            hidden = verdicts.get(k)
+            if hidden is None:
+                hidden = sensitive(k)
+            out[k] = REDACTED if hidden else item(v, depth)
+        return out
+
+    def item(v: Any, depth: int) -> Any:
+        kind = type(v)
+        if kind is str:
+            if len(v) > max_bytes or not v.isascii():
+                raise _NotPlain
+            strings.append(v)
+            return v
+        if v is None or kind is bool:
+            return v
+        if kind is int:
+            if _INT_MIN <= v < _INT_END:
+                return v
+            raise _NotPlain
+        if kind is float:
+            if isfinite(v):
+                return v
+            raise _NotPlain
+        if kind is dict or kind is list:
+            return copy(v, depth + 1)
+        raise _NotPlain
+
+    try:
+        safe = copy(details, 0)
+    except _NotPlain:
+        return None
+    except RecursionError:
+        return None
+    joined = "\x00".join(strings)  # NUL: no pattern can span two strings
+    if redact_free_text(joined) is not joined:
+        return None  # some string may hold a credential: the walk redacts each one
+    return safe, _CANONICAL_TREE.encode(safe)

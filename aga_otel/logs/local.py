@@ -11,6 +11,7 @@ without a custom parser. Text lines escape what could end a line or drive a term
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import threading
@@ -20,29 +21,57 @@ from pathlib import Path
 from typing import IO
 
 from aga_otel.exporters.reporting import ExportReporter
-from aga_otel.logs._sdk import LogRecordExporter, LogRecordExportResult, ReadableLogRecord
+from aga_otel.logs._sdk import (
+    LogRecordExporter,
+    LogRecordExportResult,
+    ReadableLogRecord,
+    SeverityNumber,
+)
 from aga_otel.status import StatusBoard
 
 COMPONENT = "logs.file"
 
 
+_SECONDS: dict[int, str] = {}  # whole second → its ISO text (records of a batch share a few)
+_SEV_VALUE = {s: s.value for s in SeverityNumber}  # Enum.value is a property: slow per record
+# What json.dumps(line, ensure_ascii=False, separators=(",", ":"), default=str) builds per call.
+_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _iso(ns: int | None) -> str | None:
+    """``datetime.fromtimestamp(ns / 1e9, utc)`` as ``%Y-%m-%dT%H:%M:%S.%fZ``, the
+    microseconds rounded from the same float as ``datetime`` does (half to even), the
+    seconds' text computed once per second."""
     if not ns:
         return None
-    dt = datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    t = ns / 1e9
+    frac, whole = math.modf(t)
+    us = round(frac * 1e6)
+    if us >= 1_000_000:
+        whole, us = whole + 1, us - 1_000_000
+    elif us < 0:
+        whole, us = whole - 1, us + 1_000_000
+    second = int(whole)
+    text = _SECONDS.get(second)
+    if text is None:
+        if len(_SECONDS) >= 64:
+            _SECONDS.clear()
+        dt = datetime.fromtimestamp(second, tz=timezone.utc)
+        text = _SECONDS[second] = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{us:06d}Z"
 
 
 def to_dict(readable: ReadableLogRecord) -> dict:
     """The JSON-line form of one record."""
     r = readable.log_record
+    sev = r.severity_number
     out = {
         "timestamp": _iso(r.timestamp or r.observed_timestamp),
         "level": r.severity_text,
-        "severity_number": r.severity_number.value if r.severity_number else None,
+        "severity_number": _SEV_VALUE.get(sev, sev.value) if sev else None,
         "event": r.event_name,
         "message": r.body,
-        "service.name": readable.resource.attributes.get("service.name"),
+        "service.name": _service_name(readable.resource),
         "attributes": dict(r.attributes or {}),
     }
     if r.trace_id:
@@ -51,8 +80,19 @@ def to_dict(readable: ReadableLogRecord) -> dict:
     return out
 
 
+_last_resource: tuple = (None, None)  # (resource, its service.name), read and set whole
+
+
+def _service_name(resource) -> object:
+    global _last_resource
+    last = _last_resource
+    if last[0] is not resource:  # another pipeline's resource (a second stack), or the first
+        last = _last_resource = (resource, resource.attributes.get("service.name"))
+    return last[1]
+
+
 def format_json(readable: ReadableLogRecord) -> str:
-    return json.dumps(to_dict(readable), ensure_ascii=False, separators=(",", ":"), default=str)
+    return _LINE.encode(to_dict(readable))
 
 
 # What a text line must not carry raw: C0 controls (LF, CR, NUL, ESC, tab...), DEL, C1

@@ -1,11 +1,15 @@
 """The log pipeline: contract events → OpenTelemetry log records → exporters + audit trail.
 
-One SDK ``LoggerProvider`` (never installed globally) with, in order:
-
-1. :class:`AuditLogRecordProcessor` — every ``aga.audit`` record, whatever the level or
-   ``log_enabled``, queued to the audit writer and stored hash-chained;
-2. OTLP export (gRPC or HTTP) behind a :class:`SeverityGate` and a batch processor;
-3. local JSON/text lines (stderr and/or a rotating file), likewise gated and batched.
+Every ``aga.audit`` record, whatever the level or ``log_enabled``, is queued to the audit
+writer and stored hash-chained, exactly as its log record carries it (operation, outcome,
+error, the canonical details text, the record's nanosecond timestamp). Records at or above
+``log_level`` go to one SDK ``LoggerProvider`` (never installed globally) with a batch
+processor per output: OTLP export (gRPC or HTTP), local JSON/text lines (stderr and/or a
+rotating file). The pipeline hands each record to those processors itself, as the SDK's
+``Logger.emit`` would, but builds the SDK record without re-validating attributes it built
+valid (:func:`aga_otel.logs._sdk.writable`; the SDK's cleaning runs when
+``OTEL_ATTRIBUTE_*_LIMIT`` variables could change a record). Per rare event that is a few
+µs instead of ~20 (issue 22).
 
 With an application's ``LoggerProvider`` (``AgaInstrumentor(logger_provider=...)``) every
 record at or above ``log_level`` is also emitted on a logger of that provider (scope
@@ -22,6 +26,7 @@ the level (:mod:`aga_otel.audit.injections`, docs/knowledge-attribution.md).
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -35,6 +40,7 @@ from opentelemetry.sdk.resources import Resource
 
 from aga_otel._version import __version__
 from aga_otel.audit import AuditStore, AuditWriter, injections, open_store
+from aga_otel.audit.chain import AuditRecord
 from aga_otel.audit.keys import load_key
 from aga_otel.config import ObservabilityConfig
 from aga_otel.exporters.reporting import ReportingExporter, run_bounded
@@ -42,13 +48,19 @@ from aga_otel.logs import records as rec
 from aga_otel.logs._sdk import (
     BatchLogRecordProcessor,
     CopyableLogRecord,
+    Logger,
     LoggerProvider,
     LogRecord,
+    LogRecordLimits,
+    ReadWriteLogRecord,
     SeverityNumber,
+    default_limits,
+    make_record,
+    span_fields,
+    writable,
 )
 from aga_otel.logs.local import LocalLogExporter
 from aga_otel.logs.otlp import StatusReportingExporter, build_otlp_exporter, logs_endpoint
-from aga_otel.logs.processors import AuditLogRecordProcessor, SeverityGate
 from aga_otel.redaction import redact_text, redact_url
 from aga_otel.semconv import (
     A_MODEL_TYPE,
@@ -67,6 +79,8 @@ logger = logging.getLogger(__name__)
 _NO_SPAN = trace.set_span_in_context(trace.INVALID_SPAN, Context())
 _EXPORT_QUEUE = 8192  # records waiting per exporter before the batch processor drops
 _SEVERITY = {s.value: s for s in SeverityNumber}  # one lookup, not an Enum call per record
+_NO_SPAN_FIELDS = span_fields(_NO_SPAN)
+_MOST_ATTRIBUTES = 32  # more than any record of ours carries (forward 8, retrieval 11, audit 9)
 SCOPE_NAME = "aga_otel.logs"
 APP_COMPONENT = "logs.app"  # status of the records handed to an application's provider
 
@@ -96,7 +110,11 @@ class LogPipeline:
         self.ids_enabled = config.knowledge_ids_enabled
         self.instance = resource.attributes.get("service.instance.id")
         self.alert_severity = rec.LEVEL_SEVERITY.get(config.alert_log_level.upper(), rec.WARN)
-        self.logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+        self._limits = LogRecordLimits()  # from the OTEL_ATTRIBUTE_* variables, as the SDK's
+        self.logger_provider = LoggerProvider(
+            resource=resource, shutdown_on_exit=False, log_record_limits=self._limits
+        )
+        self._batches: list = []  # one batch processor per output of ours
         self.audit_store = audit_store
         self.audit_writer = AuditWriter(
             audit_store,
@@ -105,7 +123,6 @@ class LogPipeline:
             config.audit_flush_interval,
             config.audit_retention_days,
         )
-        self.logger_provider.add_log_record_processor(AuditLogRecordProcessor(self.audit_writer))
         self.otlp: ReportingExporter | None = None
         self.local: LocalLogExporter | None = None
         # The application's provider exports records instead of an OTLP exporter of ours.
@@ -117,6 +134,12 @@ class LogPipeline:
         # No output configured → nothing but audit events is worth building.
         self.logs_on = any(o is not None for o in (self.otlp, self.local, self._app_logger))
         self._logger = self.logger_provider.get_logger(SCOPE_NAME, __version__)
+        # A disabled SDK (OTEL_SDK_DISABLED) gives a no-op logger: no record of ours is built.
+        self._exporting = bool(self._batches) and isinstance(self._logger, Logger)
+        self._trusted = default_limits(self._limits, _MOST_ATTRIBUTES)
+        # The audit trail keeps each record's details as parsed back from its canonical text
+        # (keys sorted) where a store hands the dicts back (memory); the others store the text.
+        self._reparse = audit_store.keeps_details
         self.emitted = self.filtered = self.malformed = self.errors = 0
         self.app_emitted = self.app_errors = 0  # records handed to the application's provider
         self._shut = False
@@ -152,7 +175,8 @@ class LogPipeline:
         batch = BatchLogRecordProcessor(
             exporter, schedule_delay_millis=1000, max_queue_size=_EXPORT_QUEUE
         )
-        self.logger_provider.add_log_record_processor(SeverityGate(batch, self.min_severity))
+        self.logger_provider.add_log_record_processor(batch)  # for its flush and shutdown
+        self._batches.append(batch)
 
     # --- EventSink ---------------------------------------------------------------------------
     def handle_forward(self, events: Sequence) -> None:
@@ -201,23 +225,65 @@ class LogPipeline:
         model = self.model()
         if model is not None:
             spec.attributes[A_MODEL_TYPE] = model
-        context = _NO_SPAN
         sc = spec.span_context
-        if isinstance(sc, trace.SpanContext) and sc.is_valid:  # the documented side hook
-            context = trace.set_span_in_context(trace.NonRecordingSpan(sc), Context())
+        valid = isinstance(sc, trace.SpanContext) and sc.is_valid  # the documented side hook
         observed = time.time_ns()
+        if spec.audit is not None:
+            self.audit_writer.submit(self._stored(spec, observed))
         app = self._app_logger
         # Our provider: always without an application's, else the audit trail and local lines.
         if app is None or self.local is not None or spec.audit is not None:
-            self._logger.emit(_record(spec, context, observed))
             self.emitted += 1
+            if self._exporting and spec.severity >= self.min_severity:
+                self._export(spec, sc if valid else None, observed)
         if app is not None and spec.severity >= self.min_severity:
+            context = _NO_SPAN
+            if valid:
+                context = trace.set_span_in_context(trace.NonRecordingSpan(sc), Context())
             # A record of its own: the SDK wraps (and processors may change) what it is given.
             try:
                 app.emit(_record(spec, context, observed))
                 self.app_emitted += 1
             except Exception as exc:  # the application's processors: ours are done already
                 self._app_failed(exc)
+
+    def _stored(self, spec: rec.RecordSpec, observed_ns: int) -> AuditRecord:
+        """The audit row of an audit record: its fields as the log record carries them."""
+        a = spec.audit
+        ts = spec.timestamp_ns or observed_ns  # the record's time, in whole nanoseconds
+        details = json.loads(a.details_json) if self._reparse else a.details
+        return AuditRecord(ts / 1e9, a.operation, a.success, a.error, details, a.details_json,
+                           a.source)  # fmt: skip
+
+    def _export(self, spec: rec.RecordSpec, sc: trace.SpanContext | None, observed: int) -> None:
+        """Hand one record to our outputs' batch processors, as ``Logger.emit`` would."""
+        logger = self._logger
+        attrs = spec.attributes
+        if sc is None:
+            context, fields = _NO_SPAN, _NO_SPAN_FIELDS
+        else:
+            context = trace.set_span_in_context(trace.NonRecordingSpan(sc), Context())
+            fields = (sc.trace_id, sc.span_id, sc.trace_flags)
+        if self._trusted and len(attrs) <= _MOST_ATTRIBUTES:
+            # What the SDK's attribute cleaning makes of our values: lists become tuples.
+            attrs = {k: tuple(v) if type(v) is list else v for k, v in attrs.items()}
+            record = make_record({
+                "timestamp": spec.timestamp_ns or None, "observed_timestamp": observed,
+                "context": context, "trace_id": fields[0], "span_id": fields[1],
+                "trace_flags": fields[2], "severity_text": spec.severity_text,
+                "severity_number": _SEVERITY[spec.severity], "body": spec.body,
+                "attributes": attrs, "event_name": spec.event_name, "exception": None,
+            })  # fmt: skip
+            rw = writable(record, logger.resource, logger.instrumentation_scope, self._limits)
+        else:  # limits that may cut or drop attributes: the SDK's own record and cleaning
+            rw = ReadWriteLogRecord(
+                _record(spec, context, observed),
+                logger.resource,
+                logger.instrumentation_scope,
+                self._limits,
+            )
+        for batch in self._batches:
+            batch.on_emit(rw)
 
     def _app_failed(self, exc: Exception) -> None:
         self.app_errors += 1
