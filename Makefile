@@ -36,6 +36,7 @@ bench-generation: install
 
 dashboards: install
 	$(BIN)/aga-otel dashboards --write dashboards
+	$(BIN)/python deploy/kubernetes/generate.py --write # grafana-dashboards.yaml
 
 rules: install
 	$(BIN)/python -m aga_otel.alerts.promrules --write
