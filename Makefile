@@ -12,7 +12,10 @@ install: $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 
-demo: install
+# The demo needs only the runtime dependencies (no test tools, no gRPC: see README).
+demo: $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
 	$(BIN)/aga-otel demo $(ARGS)
 
 test: install
