@@ -27,7 +27,8 @@ from test_prometheus_server_support import (
 )
 
 from aga_otel import ObservabilityConfig
-from aga_otel.contract import SimulatedPlugin
+from aga_otel.contract import SimulatedConfig, SimulatedPlugin
+from aga_otel.integration import resolve_config
 from aga_otel.stack import ObservabilityStack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,6 +134,8 @@ def test_serving_pod_probes_ports_and_aga_otel_config_agree(objects):
     mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
     assert mounts[cfg.audit_spill_dir] == "audit-spill"
     assert "/etc/aga-otel/aga-otel.yaml" in c["args"] and mounts["/etc/aga-otel"] == "config"
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["AGA_OTEL_CONFIG"] == "/etc/aga-otel/aga-otel.yaml"  # the zero-code path too
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes["config"]["configMap"]["name"] == "aga-otel-config"
     password = next(e for e in c["env"] if e["name"] == "PGPASSWORD")
@@ -237,6 +240,23 @@ def test_service_instance_id_is_the_pod_name(objects, tmp_path):
                         otlp_logs_enabled=False, otlp_endpoint=None)  # fmt: skip
     stack = ObservabilityStack(SimulatedPlugin().event_bus, local)
     assert stack.instance_id == POD_NAME
+
+
+def test_zero_code_model_server_in_the_pod_takes_the_pods_ports_and_identity(objects, tmp_path):
+    """aga-core's setup_observability path reads AGAConfig (port 9090); in the pod the
+    AGA_OTEL_CONFIG file wins, so the metrics port is the one the monitors scrape."""
+    env = _serving_env(objects)
+    text = find(objects, "ConfigMap", "aga-otel-config")["data"]["aga-otel.yaml"]
+    path = tmp_path / "aga-otel.yaml"
+    path.write_text(text)
+    cfg = resolve_config(SimulatedConfig(), {**env, "AGA_OTEL_CONFIG": str(path)})
+    assert SimulatedConfig().prometheus_port == 9090
+    ports = {
+        p["name"]: p["containerPort"]
+        for p in container(find(objects, "Deployment", "aga-serving"))["ports"]
+    }
+    assert (cfg.prometheus_port, cfg.health_port) == (ports["metrics"], ports["health"])
+    assert cfg.service_instance_id == POD_NAME and cfg.service_name == "aga-serving"
 
 
 @pytest.mark.parametrize("variant", ["podmonitor", "servicemonitor"])
