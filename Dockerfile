@@ -7,7 +7,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY aga_otel ./aga_otel
 COPY aga_observability ./aga_observability
-RUN pip install --no-compile ".[postgresql]" && rm -rf /src
+# postgresql: the compose stack's audit trail; grpc: its OTLP push (--otlp-protocol grpc).
+RUN pip install --no-compile ".[postgresql,grpc]" && rm -rf /src
 
 # Run unprivileged; the demo needs no file system access beyond its working directory.
 RUN useradd --create-home --uid 10001 aga

@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 
 # Installs again only when pyproject.toml changed since the last one (the stamp is newer).
 STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 
 .PHONY: help demo test install lint format bench bench-generation dashboards rules clean
 
@@ -21,7 +22,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP) ## create .venv and install aga-otel[dev] (again only after pyproject.toml changed)
 
-demo: install ## run `aga-otel demo` (ARGS="--duration 30 --host 0.0.0.0 ...")
+# The demo needs only the runtime dependencies (no test tools, no gRPC: see README).
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+demo: $(RUNTIME_STAMP) ## run `aga-otel demo` (ARGS="--duration 30 --host 0.0.0.0 ...")
 	$(BIN)/aga-otel demo $(ARGS)
 
 test: install ## install the Debian test packages and run the tests (PYTEST_ARGS=...)
@@ -45,6 +52,7 @@ bench-generation: install ## benchmark with a real generating model (installs to
 
 dashboards: install ## regenerate the committed Grafana dashboards
 	$(BIN)/aga-otel dashboards --write dashboards
+	$(BIN)/python deploy/kubernetes/generate.py --write # grafana-dashboards.yaml
 
 rules: install ## regenerate the committed Prometheus rules and manifests
 	$(BIN)/python -m aga_otel.alerts.promrules --write

@@ -10,6 +10,11 @@ from urllib.parse import unquote
 
 from aga_otel._validate import ConfigError
 from aga_otel.redaction import redact_headers
+from aga_otel.semconv import (
+    ENV_GENAI_CAPTURE_CONTENT,
+    GENAI_CAPTURE_OFF_SPANS,
+    GENAI_CAPTURE_ON_SPANS,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -113,6 +118,8 @@ def env_layer(env: Mapping[str, str], explicit: frozenset[str] = frozenset()) ->
             )
         out["otlp_logs_enabled"] = "otlp" in names
         out["log_stderr"] = "console" in names
+    if ENV_GENAI_CAPTURE_CONTENT in g:
+        out["trace_retrieval_documents"] = _genai_capture(g[ENV_GENAI_CAPTURE_CONTENT])
     _otlp(g, out, explicit)
     return out
 
@@ -133,6 +140,18 @@ def fallback_layer(env: Mapping[str, str], taken: frozenset[str]) -> dict[str, A
     if raw.strip() and "prometheus_multiprocess_dir" not in taken:
         return {"prometheus_multiprocess_dir": raw}
     return {}
+
+
+def _genai_capture(raw: str) -> bool:
+    """The GenAI content opt-in for spans: the boolean form or the util-genai modes."""
+    value = raw.strip().lower()
+    if value in GENAI_CAPTURE_ON_SPANS | GENAI_CAPTURE_OFF_SPANS:
+        return value in GENAI_CAPTURE_ON_SPANS
+    raise ConfigError(
+        ENV_GENAI_CAPTURE_CONTENT,
+        raw,
+        "true, false, NO_CONTENT, SPAN_ONLY, EVENT_ONLY or SPAN_AND_EVENT",
+    )
 
 
 # OTLP exporter settings: (variable suffix, setting name, parser). The spec's per-signal

@@ -139,6 +139,7 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         "alert_default_rules",
         "health_enabled",
         "tracing_enabled",
+        "trace_retrieval_documents",
         "audit_required",
         "health_verbose",
         "knowledge_ids_enabled",
@@ -158,6 +159,7 @@ def validate_config(c: Any) -> None:  # noqa: C901 - a flat list of checks reads
         _check(isinstance(v, str) and v.strip() != "", name, v, "a non-empty string")
     for name in (
         "service_instance_id",
+        "retrieval_data_source_id",
         "log_file",
         "otlp_certificate",
         "otlp_client_key",

@@ -188,6 +188,10 @@ class ObservabilityConfig:
     # --- traces -------------------------------------------------------------------------
     tracing_enabled: bool = False
     trace_forward_sample_rate: float = 0.0
+    # gen_ai.retrieval.documents on retrieval spans: Opt-In, as the GenAI convention makes it
+    # (also OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true / SPAN_ONLY / SPAN_AND_EVENT)
+    trace_retrieval_documents: bool = False
+    retrieval_data_source_id: str | None = None  # gen_ai.data_source.id on retrieval spans
     # --- knowledge attribution (docs/knowledge-attribution.md) ----------------------------
     knowledge_max_documents: int = 32  # fact ids/scores kept per retrieval span, log, audit row
     knowledge_ids_enabled: bool = True  # False: fact ids appear in no span, log or audit row

@@ -215,17 +215,30 @@ def prom(key: str) -> str:
 
 
 # --- knowledge attribution: retrieval spans and ``inject`` audit rows -------------------------
-# Retrieval spans follow the OpenTelemetry GenAI retrieval span ``gen_ai.retrieval``
-# (status: Development) of the GenAI semantic conventions, pinned at semantic conventions
-# 1.44.0 (the registry of opentelemetry-semantic-conventions 0.66b2, where these gen_ai.*
-# names are marked "moved to open-telemetry/semantic-conventions-genai"; that repository's
-# docs/gen-ai/retrieval.md keeps the same names): span name ``{gen_ai.operation.name}``,
-# kind INTERNAL, ``gen_ai.retrieval.documents`` as ``[{"id", "score"}]`` recorded as a JSON
-# string (the Python SDK has no structured attribute values; the convention allows it).
-GENAI_SEMCONV_VERSION = "1.44.0"
+# Retrieval spans follow the GenAI retrieval span ``gen_ai.retrieval`` (status: Development)
+# of the OpenTelemetry GenAI semantic conventions, which moved out of the main conventions
+# (the registry of opentelemetry-semantic-conventions 0.66b2 marks these gen_ai.* names
+# "moved") into open-telemetry/semantic-conventions-genai, docs/gen-ai/retrieval.md, as of
+# its first release (0.1.0, on semantic conventions 1.45.0): span name
+# ``{gen_ai.operation.name}``, kind INTERNAL, status per "Recording Errors" (``error.type``
+# on failure), ``gen_ai.data_source.id`` when applicable, ``gen_ai.retrieval.documents``
+# Opt-In, as ``[{"id", "score"}]`` recorded as a JSON string (the Python SDK has no
+# structured attribute values; the convention allows it).
+GENAI_SEMCONV_VERSION = "semantic-conventions-genai 0.1.0"
 SPAN_ATTR_GENAI_OPERATION = "gen_ai.operation.name"
 SPAN_ATTR_GENAI_DOCUMENTS = "gen_ai.retrieval.documents"
+SPAN_ATTR_GENAI_DATA_SOURCE = "gen_ai.data_source.id"
 GENAI_OPERATION_RETRIEVAL = "retrieval"
+# The general (stable) attribute for a failed operation's class, on every span ending in
+# error: https://opentelemetry.io/docs/specs/semconv/general/recording-errors/
+SPAN_ATTR_ERROR_TYPE = "error.type"
+ERROR_TYPE_OTHER = "_OTHER"  # the convention's fallback value
+# The GenAI instrumentations' content opt-in (opentelemetry-python-contrib util-genai):
+# "true"/"false", or NO_CONTENT / SPAN_ONLY / EVENT_ONLY / SPAN_AND_EVENT. aga-otel reads it
+# for the retrieval documents on spans (config field trace_retrieval_documents).
+ENV_GENAI_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+GENAI_CAPTURE_ON_SPANS = frozenset({"true", "span_only", "span_and_event"})
+GENAI_CAPTURE_OFF_SPANS = frozenset({"false", "no_content", "event_only"})
 # Documents beyond the configured cap, counted on the span (never silently cut).
 SPAN_ATTR_DOCUMENTS_DROPPED = "aga.retrieval.documents_dropped"
 

@@ -27,6 +27,7 @@ from aga_otel.exporters.otlp import (
     ExporterConsumer,
     create_metric_exporter,
     other_metric_outputs,
+    require_grpc,
     signal_enabled,
     signal_endpoint,
     signal_setting,
@@ -84,6 +85,10 @@ class ObservabilityStack:
     ) -> None:
         config = config if config is not None else ObservabilityConfig()
         self.config = config.resolve(env=env)
+        if self.config.enabled:
+            provided = {"metrics": meter_provider, "logs": logger_provider,
+                        "traces": tracer_provider}  # fmt: skip
+            require_grpc(self.config, frozenset(k for k, v in provided.items() if v is not None))
         self.event_bus = event_bus
         self.status = StatusBoard()
         self.plugin: Any = None

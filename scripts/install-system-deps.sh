@@ -12,6 +12,7 @@ NEEDED=(
   "docker-compose docker-compose"
   "chromium chromium"
   "chromedriver chromium-driver"
+  "kubectl kubectl" # `kubectl kustomize` renders deploy/kubernetes (tests/test_kubernetes.py)
 )
 # Debian keeps PostgreSQL's server programs off PATH, in /usr/lib/postgresql/<version>/bin.
 have() { command -v "$1" >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/$1" >/dev/null; }

@@ -90,6 +90,8 @@ BAD = {
     "dashboard_token": "short",
     "dashboard_verbose": "yes",
     "knowledge_ids_enabled": "no",
+    "trace_retrieval_documents": "yes",
+    "retrieval_data_source_id": 7,
     "knowledge_max_documents": 5000,
     "health_verbose": "no",
 }

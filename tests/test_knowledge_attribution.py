@@ -68,7 +68,7 @@ class Minimal:
         self.log = tmp_path / "events.log"
         self.config = ObservabilityConfig(
             audit_storage_backend=backend, audit_storage_path=str(self.path),
-            log_file=str(self.log), tracing_enabled=True, **overrides,
+            log_file=str(self.log), tracing_enabled=True, trace_retrieval_documents=True, **overrides,
         )  # fmt: skip
         status = StatusBoard()
         self.exporter = InMemorySpanExporter()
@@ -140,7 +140,7 @@ def test_simulated_requests_through_the_full_stack(tmp_path, plugin, make_stack,
     db = tmp_path / "audit.db"
     with GrpcReceiver() as receiver:
         cfg = local_config(
-            otlp_endpoint=receiver.endpoint, log_enabled=True, tracing_enabled=True,
+            otlp_endpoint=receiver.endpoint, log_enabled=True, tracing_enabled=True, trace_retrieval_documents=True,
             alert_enabled=True, health_enabled=True, audit_storage_backend="sqlite",
             audit_storage_path=str(db), knowledge_ids_enabled=ids_enabled,
         )  # fmt: skip

@@ -52,7 +52,7 @@ class Wired:
     def __init__(self, endpoint: str, protocol: str, **overrides) -> None:
         self.config = local_config(
             otlp_endpoint=endpoint, otlp_protocol=protocol, log_enabled=True,
-            log_level="DEBUG", tracing_enabled=True, **overrides,
+            log_level="DEBUG", tracing_enabled=True, trace_retrieval_documents=True, **overrides,
         ).resolve(env={})  # fmt: skip
         self.status = StatusBoard()
         # An application's own exporting reader next to the shared one: the forward metrics

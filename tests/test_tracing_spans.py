@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as genai
+from opentelemetry.semconv.attributes import error_attributes
 
+from aga_otel import semconv as sc
+from aga_otel.config import ConfigError, ObservabilityConfig
 from aga_otel.contract import Event
 from aga_otel.tracing.spans import (
     ForwardSampler,
     SpanSpec,
     audit_span,
+    error_type,
     forward_span,
     retrieval_span,
 )
@@ -46,7 +51,79 @@ def ev(type_: str, data, ts=T) -> Event:
     ],
 )  # fmt: skip
 def test_retrieval_span(data, expected):
-    assert retrieval_span(ev("retrieval", data), max_layers=64) == expected
+    assert retrieval_span(ev("retrieval", data), max_layers=64, with_documents=True) == expected
+
+
+def test_retrieval_documents_are_opt_in_and_the_data_source_named():
+    data = {"layer_idx": 3, "results_count": 5, "injected_count": 2, "ids": ["k1"],
+            "scores": [0.9]}  # fmt: skip
+    default = retrieval_span(ev("retrieval", data), 64)
+    assert sc.SPAN_ATTR_GENAI_DOCUMENTS not in default.attributes
+    assert sc.SPAN_ATTR_DOCUMENTS_DROPPED not in default.attributes
+    assert sc.SPAN_ATTR_GENAI_DATA_SOURCE not in default.attributes  # unknown: not invented
+    named = retrieval_span(ev("retrieval", data), 64, data_source_id="kb-prod")
+    assert named.attributes[sc.SPAN_ATTR_GENAI_DATA_SOURCE] == "kb-prod"
+    scores_only = retrieval_span(ev("retrieval", data), 64, ids_enabled=False,
+                                 with_documents=True)  # fmt: skip
+    assert scores_only.attributes[sc.SPAN_ATTR_GENAI_DOCUMENTS] == '[{"score":0.9}]'
+
+
+def test_failed_retrieval_has_error_type():
+    """aga-core 4.4 emits no failed retrieval; an event that carries ``error`` ends in error."""
+    data = {"layer_idx": 1, "results_count": 0, "injected_count": 0,
+            "error": "TimeoutError: retriever took 2 s"}  # fmt: skip
+    spec = retrieval_span(ev("retrieval", data), 8)
+    assert spec.error == "TimeoutError: retriever took 2 s"
+    assert spec.attributes[sc.SPAN_ATTR_ERROR_TYPE] == "TimeoutError"
+    ok = retrieval_span(ev("retrieval", {**data, "error": None}), 8)
+    assert ok.error is None and sc.SPAN_ATTR_ERROR_TYPE not in ok.attributes
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("ValueError: bad id", "ValueError"), ("psycopg.OperationalError server closed", "psycopg.OperationalError"),
+     ("KeyboardInterrupt", "KeyboardInterrupt"), ("store full", "_OTHER"), ("", "_OTHER"),
+     (None, "_OTHER"), (42, "_OTHER"), ("Errorless text", "_OTHER"), ("x" * 500 + "Error", "_OTHER")],
+)  # fmt: skip
+def test_error_type_is_a_class_name_or_other(text, expected):
+    assert error_type(text) == expected
+
+
+def test_names_are_the_conventions():
+    """Span attribute names and values against the installed registry (GenAI names are
+    marked moved to semantic-conventions-genai there, unchanged) and the stable error.type."""
+    assert sc.SPAN_ATTR_GENAI_OPERATION == genai.GEN_AI_OPERATION_NAME
+    assert sc.SPAN_ATTR_GENAI_DOCUMENTS == genai.GEN_AI_RETRIEVAL_DOCUMENTS
+    assert sc.SPAN_ATTR_GENAI_DATA_SOURCE == genai.GEN_AI_DATA_SOURCE_ID
+    assert genai.GenAiOperationNameValues.RETRIEVAL.value == sc.GENAI_OPERATION_RETRIEVAL
+    assert sc.SPAN_ATTR_ERROR_TYPE == error_attributes.ERROR_TYPE
+    assert error_attributes.ErrorTypeValues.OTHER.value == sc.ERROR_TYPE_OTHER
+    spec = retrieval_span(ev("retrieval", {"layer_idx": 0, "results_count": 0,
+                                           "injected_count": 0}), 8)  # fmt: skip
+    assert spec.name == spec.attributes[genai.GEN_AI_OPERATION_NAME]  # {gen_ai.operation.name}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("true", True), ("TRUE", True), ("SPAN_ONLY", True), ("span_and_event", True),
+     ("false", False), ("NO_CONTENT", False), ("EVENT_ONLY", False)],
+)  # fmt: skip
+def test_documents_follow_the_genai_content_switch(value, expected):
+    env = {sc.ENV_GENAI_CAPTURE_CONTENT: value}
+    assert ObservabilityConfig().resolve(env=env).trace_retrieval_documents is expected
+    assert ObservabilityConfig().resolve(env={}).trace_retrieval_documents is False
+    explicit = ObservabilityConfig(trace_retrieval_documents=not expected).resolve(env=env)
+    assert explicit.trace_retrieval_documents is (not expected)  # code wins over the env
+
+
+def test_bad_content_switch_and_data_source_fail_at_start_up():
+    with pytest.raises(ConfigError) as err:
+        ObservabilityConfig().resolve(env={sc.ENV_GENAI_CAPTURE_CONTENT: "yes please"})
+    assert err.value.field == sc.ENV_GENAI_CAPTURE_CONTENT and "SPAN_ONLY" in str(err.value)
+    for field, value in [("trace_retrieval_documents", "yes"), ("retrieval_data_source_id", "")]:
+        with pytest.raises(ConfigError) as err:
+            ObservabilityConfig(**{field: value})
+        assert err.value.field == field
 
 
 @pytest.mark.parametrize(
@@ -61,13 +138,32 @@ def test_retrieval_span(data, expected):
         (
             {"operation": "rm -rf /; DROP TABLE", "success": False, "error": "boom"},
             SpanSpec("aga.audit other", T_NS, T_NS,
-                     {"aga.audit.operation": "other", "aga.audit.success": False}, "boom"),
+                     {"aga.audit.operation": "other", "aga.audit.success": False,
+                      "error.type": "_OTHER"}, "boom"),
         ),
         (
             {"operation": "clear", "success": False, "error": None, "timestamp": float("nan")},
             SpanSpec("aga.audit clear", T_NS, T_NS,
-                     {"aga.audit.operation": "clear", "aga.audit.success": False},
-                     "operation failed"),
+                     {"aga.audit.operation": "clear", "aga.audit.success": False,
+                      "error.type": "_OTHER"}, "operation failed"),
+        ),
+        (
+            {"operation": "load_from", "success": False, "error": "FileNotFoundError: kb.json"},
+            SpanSpec("aga.audit load_from", T_NS, T_NS,
+                     {"aga.audit.operation": "load_from", "aga.audit.success": False,
+                      "error.type": "FileNotFoundError"}, "FileNotFoundError: kb.json"),
+        ),
+        (  # the duration the event knows: the session's elapsed_seconds
+            {"operation": "streaming_session_end", "success": True, "timestamp": T,
+             "details": {"total_steps": 40, "elapsed_seconds": 2.5}},
+            SpanSpec("aga.audit streaming_session_end", T_NS - 2_500_000_000, T_NS,
+                     {"aga.audit.operation": "streaming_session_end", "aga.audit.success": True}),
+        ),
+        (  # an unusable elapsed_seconds: instantaneous, not a made-up length
+            {"operation": "streaming_session_end", "success": True, "timestamp": T,
+             "details": {"elapsed_seconds": -3}},
+            SpanSpec("aga.audit streaming_session_end", T_NS, T_NS,
+                     {"aga.audit.operation": "streaming_session_end", "aga.audit.success": True}),
         ),
         ({"operation": 7, "success": True}, None),
         ({"operation": "clear"}, None),

@@ -14,6 +14,7 @@ from typing import Any
 from opentelemetry.metrics import Counter
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 
+from aga_otel._validate import ConfigError
 from aga_otel.exporters.reporting import ExportReporter
 from aga_otel.exporters.temporality import DeltaState
 from aga_otel.redaction import redact_loggers
@@ -54,6 +55,49 @@ def signal_endpoint(config: Any, signal: str) -> str | None:
     if signal_setting(config, signal, "protocol") == "http/protobuf":
         return base.rstrip("/") + _PATHS[signal]
     return base
+
+
+GRPC_EXTRA = "pip install 'aga-otel[grpc]'"
+
+
+def grpc_signals(config: Any, provided: frozenset[str] = frozenset()) -> list[str]:
+    """The signals whose OTLP exporter aga-otel builds over gRPC (``provided``: signals an
+    application provider carries instead; traces only with ``tracing_enabled``)."""
+    out = []
+    for signal in ("metrics", "logs", "traces"):
+        if signal in provided or not signal_enabled(config, signal):
+            continue
+        if signal == "logs" and not config.log_enabled:
+            continue
+        if signal == "traces" and not config.tracing_enabled:
+            continue
+        if signal_setting(config, signal, "protocol") == "grpc":
+            out.append(signal)
+    return out
+
+
+def require_grpc(config: Any, provided: frozenset[str] = frozenset()) -> None:
+    """Raise :class:`ConfigError` when a signal is exported over gRPC and the gRPC OTLP
+    exporter (an extra: it brings grpcio) is not installed.
+
+    A start-up error rather than a degraded exporter: the installation cannot do what the
+    configuration asks, before anything has run (as a postgresql backend without psycopg).
+    """
+    signals = grpc_signals(config, provided)
+    if not signals:
+        return
+    try:
+        import grpc  # noqa: F401
+        import opentelemetry.exporter.otlp.proto.grpc  # noqa: F401
+    except ImportError:
+        own = [s for s in signals if "protocol" in (config.otlp_signals.get(s) or {})]
+        field = f"otlp_signals.{own[0]}.protocol" if own else "otlp_protocol"
+        raise ConfigError(
+            field,
+            "grpc",
+            f"http/protobuf; grpc (used by {', '.join(signals)}) needs the gRPC OTLP "
+            f"exporter: {GRPC_EXTRA}",
+        ) from None
 
 
 def signal_enabled(config: Any, signal: str) -> bool:

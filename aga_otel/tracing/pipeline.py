@@ -62,6 +62,8 @@ class TracingPipeline:
         self.max_layers = config.max_layers
         self.max_documents = config.knowledge_max_documents
         self.ids_enabled = config.knowledge_ids_enabled
+        self.with_documents = config.trace_retrieval_documents
+        self.data_source_id = config.retrieval_data_source_id
         self.sampler = spans.ForwardSampler(config.trace_forward_sample_rate)
         # Never set as the global provider: see the module docstring.
         self.tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
@@ -109,8 +111,9 @@ class TracingPipeline:
                         continue  # not sampled (a malformed one is counted below)
                 elif etype == EVENT_RETRIEVAL:
                     spec = spans.retrieval_span(
-                        event, max_layers, self.max_documents, self.ids_enabled
-                    )
+                        event, max_layers, self.max_documents, self.ids_enabled,
+                        self.with_documents, self.data_source_id,
+                    )  # fmt: skip
                 elif etype == EVENT_AUDIT:
                     spec = spans.audit_span(event)
                 else:

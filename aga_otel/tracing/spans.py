@@ -1,15 +1,19 @@
 """Pure mapping: a contract event → the fields of one span (no SDK objects, no I/O).
 
 - ``retrieval`` → the GenAI retrieval span (``gen_ai.retrieval``, Development status; the
-  version pinned in :data:`aga_otel.semconv.GENAI_SEMCONV_VERSION`): named ``retrieval``,
-  ``gen_ai.operation.name=retrieval``, ``gen_ai.retrieval.documents`` as a JSON string of
-  ``[{"id", "score"}]`` — at most ``max_documents``, the rest counted in
-  ``aga.retrieval.documents_dropped``, no ids at all with ``ids_enabled=False`` — plus the
-  layer and counts. Instantaneous at the event time: aga-core reports no retrieval latency.
+  version in :data:`aga_otel.semconv.GENAI_SEMCONV_VERSION`): named ``retrieval``
+  (``{gen_ai.operation.name}``), ``gen_ai.operation.name=retrieval``,
+  ``gen_ai.data_source.id`` when configured, and the layer and counts. The documents,
+  ``gen_ai.retrieval.documents`` as a JSON string of ``[{"id", "score"}]``, are Opt-In as
+  the convention makes them (``with_documents=True``): at most ``max_documents``, the rest
+  counted in ``aga.retrieval.documents_dropped``. Instantaneous at the event time: the
+  contract's retrieval event carries no duration. An event with an ``error`` (aga-core
+  4.4 sends none) ends in error with ``error.type``.
 - ``audit`` → ``aga.audit <operation>`` with the operation reduced to the closed set of
   :func:`aga_otel.mapping.operation_label` (span names must stay low-cardinality, see
   https://opentelemetry.io/docs/specs/otel/trace/api/#span); a failed operation has error
-  status with its error text truncated. Timed at the operation's own timestamp.
+  status with its error text truncated, and ``error.type`` (:func:`error_type`). Timed at
+  the operation's own timestamp; ``streaming_session_end`` lasts its ``elapsed_seconds``.
 - ``forward`` → ``aga.forward`` ending at the event time, lasting the event's
   ``latency_us``; only when :class:`ForwardSampler` picks it.
 
@@ -20,12 +24,20 @@ attributes (``aga.layer_idx`` …), so a span and the log record of the same eve
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any, NamedTuple
 
 from aga_otel.audit.injections import documents
 from aga_otel.audit.sanitize import clean_text, redact_free_text
-from aga_otel.mapping import count, parse_audit, parse_forward, parse_retrieval, timestamp
+from aga_otel.mapping import (
+    count,
+    number,
+    parse_audit,
+    parse_forward,
+    parse_retrieval,
+    timestamp,
+)
 from aga_otel.semconv import (
     A_APPLIED,
     A_BUDGET,
@@ -37,15 +49,23 @@ from aga_otel.semconv import (
     A_RESULTS,
     A_SUCCESS,
     AUDIT_SPAN_PREFIX,
+    ERROR_TYPE_OTHER,
     FORWARD_SPAN,
     GENAI_OPERATION_RETRIEVAL,
     SPAN_ATTR_DOCUMENTS_DROPPED,
+    SPAN_ATTR_ERROR_TYPE,
+    SPAN_ATTR_GENAI_DATA_SOURCE,
     SPAN_ATTR_GENAI_DOCUMENTS,
     SPAN_ATTR_GENAI_OPERATION,
 )
 
 RETRIEVAL_SPAN = GENAI_OPERATION_RETRIEVAL  # span name SHOULD be {gen_ai.operation.name}
 MAX_ERROR_CHARS = 256  # error text kept in a failed audit span's status description
+# An error text that starts with an exception's class name ("ValueError: ...", "psycopg.
+# OperationalError ...") gives that name as error.type; anything else is _OTHER, so the
+# attribute stays low-cardinality as the convention asks (free text goes to the status).
+_ERROR_CLASS = re.compile(r"([A-Za-z_][\w.]{0,80}(?:Error|Exception|Timeout|Interrupt|Exit))\b")
+SESSION_END = "streaming_session_end"  # its details' elapsed_seconds time the span
 
 
 class SpanSpec(NamedTuple):
@@ -74,9 +94,26 @@ def event_time_ns(event: Any) -> int:
     return ts if ts is not None else time.time_ns()
 
 
+def error_type(error: Any) -> str:
+    """``error.type`` for an error text: its leading exception class name, else ``_OTHER``."""
+    m = _ERROR_CLASS.match(error) if isinstance(error, str) else None
+    return m.group(1) if m else ERROR_TYPE_OTHER
+
+
+def _error_text(raw: Any) -> str:
+    return redact_free_text(clean_text(raw, MAX_ERROR_CHARS)) if raw else "operation failed"
+
+
 def retrieval_span(
-    event: Any, max_layers: int, max_documents: int = 32, ids_enabled: bool = True
+    event: Any,
+    max_layers: int,
+    max_documents: int = 32,
+    ids_enabled: bool = True,
+    with_documents: bool = False,
+    data_source_id: str | None = None,
 ) -> SpanSpec | None:
+    """``with_documents``: record ``gen_ai.retrieval.documents`` (Opt-In in the convention);
+    ``ids_enabled=False`` leaves the ids out of them (scores only)."""
     data = getattr(event, "data", None)
     r = parse_retrieval(data, max_layers)
     if r is None:
@@ -87,15 +124,23 @@ def retrieval_span(
         A_RESULTS: r.results,
         A_INJECTED: r.injected,
     }
+    if data_source_id:
+        attrs[SPAN_ATTR_GENAI_DATA_SOURCE] = data_source_id
     budget = count(data.get("budget_remaining"))
     if budget is not None:
         attrs[A_BUDGET] = budget
-    docs, dropped = documents(data.get("ids"), data.get("scores"), max_documents, ids_enabled)
-    if docs or dropped:
-        attrs[SPAN_ATTR_GENAI_DOCUMENTS] = json.dumps(docs, separators=(",", ":"))
-        attrs[SPAN_ATTR_DOCUMENTS_DROPPED] = dropped
+    if with_documents:
+        docs, dropped = documents(data.get("ids"), data.get("scores"), max_documents, ids_enabled)
+        if docs or dropped:
+            attrs[SPAN_ATTR_GENAI_DOCUMENTS] = json.dumps(docs, separators=(",", ":"))
+            attrs[SPAN_ATTR_DOCUMENTS_DROPPED] = dropped
+    error = None
+    raw = data.get("error")
+    if raw:
+        error = _error_text(raw)
+        attrs[SPAN_ATTR_ERROR_TYPE] = error_type(raw)
     ts = event_time_ns(event)
-    return SpanSpec(RETRIEVAL_SPAN, ts, ts, attrs)
+    return SpanSpec(RETRIEVAL_SPAN, ts, ts, attrs, error)
 
 
 def audit_span(event: Any) -> SpanSpec | None:
@@ -110,8 +155,20 @@ def audit_span(event: Any) -> SpanSpec | None:
     error = None
     if not a.success:
         raw = data.get("error")
-        error = redact_free_text(clean_text(raw, MAX_ERROR_CHARS)) if raw else "operation failed"
-    return SpanSpec(AUDIT_SPAN_PREFIX + a.operation, ts, ts, attrs, error)
+        error = _error_text(raw)
+        attrs[SPAN_ATTR_ERROR_TYPE] = error_type(raw)
+    start = ts - _session_ns(data) if a.operation == SESSION_END else ts
+    return SpanSpec(AUDIT_SPAN_PREFIX + a.operation, start, ts, attrs, error)
+
+
+def _session_ns(data: dict) -> int:
+    """A streaming session's length from its end event (``details.elapsed_seconds``), 0 when
+    absent or unusable (negative, NaN, longer than a year)."""
+    details = data.get("details")
+    elapsed = number(details.get("elapsed_seconds")) if isinstance(details, dict) else None
+    if elapsed is None or not 0.0 <= elapsed <= 366 * 86400:
+        return 0
+    return round(elapsed * 1e9)
 
 
 def forward_span(event: Any, max_layers: int) -> SpanSpec | None:

@@ -1,6 +1,11 @@
 """Generate the manifests of this kustomize base that repeat files kept elsewhere.
 
-- ``collector-config.yaml``: a ConfigMap holding ``collector/otel-collector.yaml`` verbatim;
+- ``collector-config.yaml``: a ConfigMap holding ``collector/otel-collector.yaml`` with the
+  pipelines' exporters chosen for this base (:data:`COLLECTOR_EXPORTERS`): the compose stack's
+  Jaeger and ``nop`` are not deployed here, so logs and spans go to the ``debug`` exporter
+  (the Collector's stdout) until the user names a backend;
+- ``grafana-dashboards.yaml``: a ConfigMap of ``dashboards/*.json`` verbatim, labelled for
+  Grafana's dashboard sidecar (``grafana_dashboard: "1"``, kube-prometheus-stack's default);
 - ``prometheusrule.yaml``: a ``PrometheusRule`` whose groups are the rule groups of
   ``collector/prometheus/rules/``, rendered by the same functions
   (``aga_otel.alerts.promrules.render`` and ``aga_otel.legacy_rules.render``).
@@ -27,6 +32,19 @@ HEADER = (
     "# Do not edit by hand: tests/test_kubernetes.py checks it matches the generator.\n"
 )
 LABELS = {"app.kubernetes.io/name": "aga-otel"}
+# Where each Collector pipeline delivers in this base. Only what the base deploys: the
+# prometheus exporter (scraped) and debug (the Collector's stdout, `kubectl logs`), which is
+# the only destination of log records and spans until a backend replaces it.
+COLLECTOR_EXPORTERS = {"metrics": ["prometheus"], "logs": ["debug"], "traces": ["debug"]}
+COLLECTOR_HEADER = (
+    "# collector/otel-collector.yaml with the exporters of deploy/kubernetes/generate.py\n"
+    "# (COLLECTOR_EXPORTERS): log records and spans are printed by the debug exporter\n"
+    "# (kubectl logs deploy/otel-collector) and stored nowhere else. For a backend, add its\n"
+    "# exporter and name it in the pipeline (see docs/fleet.md#kubernetes).\n"
+)
+# The label (and value) kube-prometheus-stack's Grafana sidecar looks for by default
+# (grafana.sidecar.dashboards.label / labelValue).
+DASHBOARD_LABELS = {"app.kubernetes.io/name": "aga-otel", "grafana_dashboard": "1"}
 
 
 class _Dumper(yaml.SafeDumper):
@@ -56,8 +74,22 @@ def prometheus_rule() -> dict:
     }
 
 
+def collector_config() -> dict:
+    """The bundled Collector config with this base's exporters: exporters no pipeline uses
+    (the compose stack's Jaeger, ``nop``) are left out, so nothing points at a service the
+    base does not run."""
+    config = yaml.safe_load((ROOT / "collector" / "otel-collector.yaml").read_text("utf-8"))
+    pipelines = config["service"]["pipelines"]
+    for signal, exporters in COLLECTOR_EXPORTERS.items():
+        pipelines[signal]["exporters"] = list(exporters)
+    used = {e for exporters in COLLECTOR_EXPORTERS.values() for e in exporters}
+    config["exporters"] = {k: v for k, v in config["exporters"].items() if k in used}
+    config["exporters"]["debug"] = {"verbosity": "detailed"}  # each record, not a count
+    return config
+
+
 def collector_config_map() -> dict:
-    config = (ROOT / "collector" / "otel-collector.yaml").read_text(encoding="utf-8")
+    text = yaml.dump(collector_config(), Dumper=_Dumper, sort_keys=False, width=1000)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -65,7 +97,18 @@ def collector_config_map() -> dict:
             "name": "otel-collector-config",
             "labels": {"app.kubernetes.io/name": "otel-collector"},
         },
-        "data": {"config.yaml": config},
+        "data": {"config.yaml": COLLECTOR_HEADER + text},
+    }
+
+
+def dashboards_config_map() -> dict:
+    """Every committed dashboard (``aga-otel dashboards --write dashboards``), verbatim."""
+    files = sorted((ROOT / "dashboards").glob("*.json"))
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "aga-otel-dashboards", "labels": dict(DASHBOARD_LABELS)},
+        "data": {f.name: f.read_text(encoding="utf-8") for f in files},
     }
 
 
@@ -78,6 +121,7 @@ def generated() -> dict[Path, str]:
         HERE / "collector-config.yaml": _dump(
             collector_config_map(), "collector/otel-collector.yaml"
         ),
+        HERE / "grafana-dashboards.yaml": _dump(dashboards_config_map(), "dashboards/*.json"),
     }
 
 
