@@ -62,6 +62,3 @@ class MetricProducer(Protocol):
 
     def open_cursor(self) -> Any:
         """A delta reader's cursor (see :mod:`aga_otel.metrics.histogram`)."""
-
-    def close_cursor(self, cursor: Any) -> None:
-        """Forget a cursor whose reader is gone."""

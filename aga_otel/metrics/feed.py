@@ -110,7 +110,7 @@ class _ReaderFeed:
         temporality = reader._instrument_class_temporality
         self.delta = {"sum": temporality[_Counter] is _DELTA,
                       "histogram": temporality[_Histogram] is _DELTA}  # fmt: skip
-        self.cursors: dict[int, dict[bool, object]] = {}  # id(producer) → {delta?: cursor}
+        self.cursors: dict[int, object] = {}  # id(producer) → its cursor (delta readers)
         self.exemplars_since = 0  # the time of this reader's previous collection
 
 
@@ -160,10 +160,8 @@ class ProducerFeed:
                     continue
                 self._producers.append(producer)
                 for rf in self._readers:
-                    cursors = {}
                     if any(rf.delta.values()):
-                        cursors[True] = producer.open_cursor()
-                    rf.cursors[id(producer)] = cursors
+                        rf.cursors[id(producer)] = producer.open_cursor()
 
     def _wrap(self, rf: _ReaderFeed) -> None:
         original = rf.reader._collect
@@ -195,9 +193,9 @@ class ProducerFeed:
         by_name: dict[str, list[Metric]] = {}
         with self._lock:
             for producer in self._producers:
-                cursors = rf.cursors.get(id(producer), {})
+                cursor = rf.cursors.get(id(producer))
                 for delta in {rf.delta["sum"], rf.delta["histogram"]}:
-                    for m in producer.produce(since, cursors.get(True) if delta else None):
+                    for m in producer.produce(since, cursor if delta else None):
                         kind = "sum" if isinstance(m.data, Sum) else "histogram"
                         if rf.delta[kind] is delta:
                             by_name.setdefault(m.name, []).append(m)

@@ -222,11 +222,6 @@ class ForwardAggregator:
         with self._lock:
             return open_cursor(self._cursors, self._hists())
 
-    def close_cursor(self, cursor: Cursor) -> None:
-        with self._lock:
-            if cursor in self._cursors:
-                self._cursors.remove(cursor)
-
     def _hists(self):
         for key, st in self._layers.items():
             yield (key, 0), st.dur

@@ -156,11 +156,6 @@ class CountAggregator:
         with self._lock:
             return open_cursor(self._cursors, [(_SCORE.key, self._score)])
 
-    def close_cursor(self, cursor: Cursor) -> None:
-        with self._lock:
-            if cursor in self._cursors:
-                self._cursors.remove(cursor)
-
 
 def _point(key: str, s: _Series, now: int, cursor: Cursor | None) -> NumberDataPoint | None:
     """One series' cumulative point, or its delta since ``cursor``'s previous call (None
