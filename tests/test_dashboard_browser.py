@@ -8,6 +8,7 @@ an alert provoked through the bus must show up; a screenshot is written for insp
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import threading
 import time
@@ -33,6 +34,22 @@ def browser():
     require(importlib.util.find_spec("selenium") is not None, "selenium (the test extra)")
     with chromium(1400, 1800) as driver:
         yield driver
+
+
+@contextlib.contextmanager
+def generating(plugin, layers: int, seed: int):
+    """The simulated model generating at 50 steps/s on a thread until the block ends."""
+    sim = WorkloadSimulator(plugin, WorkloadProfile(layers=layers, steps_per_second=50),
+                            seed=seed, record=False)  # fmt: skip
+    sim.start()
+    stop = threading.Event()
+    runner = threading.Thread(target=sim.run, args=(None, stop), daemon=True)
+    runner.start()
+    try:
+        yield sim
+    finally:
+        stop.set()
+        runner.join(5)
 
 
 def wait_until(driver, script: str, timeout: float = 20.0):
@@ -66,13 +83,7 @@ def test_dashboard_in_chromium_matches_metrics_and_shows_alerts(
     )  # fmt: skip
     stack = make_stack(plugin.event_bus, config)
     stack.bind_plugin(plugin)
-    sim = WorkloadSimulator(plugin, WorkloadProfile(layers=4, steps_per_second=50), seed=5,
-                            record=False)  # fmt: skip
-    sim.start()
-    stop = threading.Event()
-    runner = threading.Thread(target=sim.run, args=(None, stop), daemon=True)
-    runner.start()
-    try:
+    with generating(plugin, layers=4, seed=5):
         browser.get(dashboard_url(stack, "127.0.0.1"))
         assert browser.title.startswith("AGA live")
         wait_until(browser, "document.body.dataset.updates >= 2")
@@ -85,9 +96,6 @@ def test_dashboard_in_chromium_matches_metrics_and_shows_alerts(
         )
         identity = browser.find_element("id", "id-model").text
         assert identity == "sim-llama"
-    finally:
-        stop.set()
-        runner.join(5)
     # Emission paused: drain the queue, then compare a snapshot taken after that with a scrape.
     stack.force_flush()
     paused_at = time.time()
@@ -135,20 +143,11 @@ def test_a_first_view_in_chromium_receives_the_history(browser, plugin, make_sta
     """Traffic while nobody watches; the page opened afterwards gets those points first."""
     stack = make_stack(plugin.event_bus, local_config(health_enabled=True, dashboard_enabled=True))
     stack.dashboard_history.every = 0.2  # 5 s in production
-    sim = WorkloadSimulator(plugin, WorkloadProfile(layers=2, steps_per_second=50), seed=3,
-                            record=False)  # fmt: skip
-    sim.start()
-    stop = threading.Event()
-    runner = threading.Thread(target=sim.run, args=(None, stop), daemon=True)
-    runner.start()
-    try:
+    with generating(plugin, layers=2, seed=3):
         deadline = time.monotonic() + 30
         while stack.dashboard_history.samples < 4:
             assert time.monotonic() < deadline, "no history sampled"
             time.sleep(0.1)
-    finally:
-        stop.set()
-        runner.join(5)
     stack.bridge.sync(5.0)  # every batch handed over: no sample comes after this
     kept = len(stack.dashboard_history.history)
     browser.get(dashboard_url(stack, "127.0.0.1"))
