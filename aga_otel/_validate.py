@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
-from aga_otel.redaction import redact_headers, redact_text, redact_url
+from aga_otel._checks import (  # noqa: F401 - ConfigError, unknown_field: imported from here
+    ConfigError,
+    _check,
+    _is_bool,
+    _is_num,
+    _is_port,
+    _is_str_map,
+    unknown_field,
+)
+from aga_otel.redaction import redact_headers, redact_url
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "text")
@@ -29,47 +37,6 @@ _TOKEN = re.compile(r"[A-Za-z0-9._~-]{8,256}")
 RULE_SEMANTICS = ("otel", "1.0")
 # prometheus_prefix replaces "aga" in AGA's own metric names on the Prometheus endpoint.
 PREFIX_PATTERN = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-
-
-class ConfigError(ValueError):
-    """A configuration value that aga-otel cannot accept."""
-
-    def __init__(self, field: str, value: Any, accepted: str) -> None:
-        self.field, self.value, self.accepted = field, value, accepted
-        super().__init__(f"invalid configuration: {field}={value!r}; accepted: {accepted}")
-
-
-def unknown_field(field: Any, value: Any, accepted: str) -> ConfigError:
-    """The error for a key that is no field (a typo of ``otlp_headers`` may hold a token:
-    a mapping shows its keys only, text is redacted)."""
-    if isinstance(value, dict):
-        value = redact_headers(value)
-    elif isinstance(value, str):
-        value = redact_text(value)
-    return ConfigError(str(field), value, accepted)
-
-
-def _check(cond: bool, field: str, value: Any, accepted: str) -> None:
-    if not cond:
-        raise ConfigError(field, value, accepted)
-
-
-def _is_bool(v: Any) -> bool:
-    return isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _is_port(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 65535
-
-
-def _is_str_map(v: Any) -> bool:
-    return isinstance(v, dict) and all(
-        isinstance(k, str) and isinstance(x, str) for k, x in v.items()
-    )
 
 
 def validate_rule(rule: Any, metrics: tuple[str, ...], microseconds: tuple[str, ...] = ()) -> None:
@@ -404,7 +371,7 @@ def _validate_buckets(buckets: Any) -> None:
         ok = (
             isinstance(bounds, (list, tuple))
             and 1 <= len(bounds) <= MAX_BUCKETS
-            and all(_is_num(b) and math.isfinite(b) for b in bounds)
+            and all(_is_num(b) for b in bounds)
             and all(a < b for a, b in zip(bounds, bounds[1:]))
         )
         _check(ok, f"histogram_buckets[{key!r}]", bounds,

@@ -11,10 +11,9 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter, MetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from aga_otel import semconv as sc
 from aga_otel._version import __version__
@@ -39,15 +38,11 @@ from aga_otel.httpserver import exposure, url_host
 from aga_otel.live import attach_dashboard
 from aga_otel.live.history import HistorySampler, producers_snapshot
 from aga_otel.logs import build_log_pipeline
-from aga_otel.metrics.app_provider import (
-    app_gauges_follow,
-    app_metrics_meter,
-    app_metrics_sink,
-    feed_readers,
-)
+from aga_otel.metrics.app_provider import app_gauges_follow
+from aga_otel.metrics.build import build_metrics
 from aga_otel.metrics.gauges import register_gauges, register_process_metrics
 from aga_otel.metrics.reader import SharedMetricReader
-from aga_otel.metrics.recorder import MetricsRecorder, create_instrument
+from aga_otel.metrics.recorder import create_instrument
 from aga_otel.redaction import redact_text
 from aga_otel.status import StatusBoard, component_stats, optional_component
 from aga_otel.tracing import build_tracing
@@ -145,35 +140,9 @@ class ObservabilityStack:
             "telemetry.distro.name": "aga-otel",
             "telemetry.distro.version": __version__,
         })  # fmt: skip
-        self.reader = SharedMetricReader()
-        # Exemplars (forward durations, with tracing on) come from the forward aggregation,
-        # which keeps them per consumer; the SDK's own reservoirs would be drained by
-        # whichever consumer collects first, so the SDK samples none (and the machine's env
-        # must not switch them on silently).
-        self.meter_provider = MeterProvider(
-            resource=self.resource,
-            metric_readers=[self.reader, *self._extra_readers],
-            exemplar_filter=AlwaysOffExemplarFilter(),
-        )
-        self.meter = self.meter_provider.get_meter(sc.METER_NAME, __version__)
-        recorder = MetricsRecorder(
-            self.meter,
-            cfg.per_layer_attributes,
-            cfg.max_layers,
-            exemplars=cfg.tracing_enabled,
-            buckets=cfg.histogram_buckets,
-        )
-        scope = InstrumentationScope(sc.METER_NAME, __version__)
-        for producer in recorder.producers:
-            self.reader.add_producer(producer, self.resource, scope)
-        if self._extra_readers:  # they see the aggregations' metrics too
-            feed_readers(self.meter_provider, self.meter, recorder, self._extra_readers)
-        sinks: list = [recorder]
-        app_meter = app_metrics_meter(self._app_meter_provider)
-        if app_meter is not None:  # the application's provider: fed by the aggregations
-            mirror = app_metrics_sink(self._app_meter_provider, app_meter, recorder)
-            if mirror is not None:  # or, where it cannot be, per event (logged)
-                sinks.append(mirror)
+        parts = build_metrics(cfg, self.resource, self._extra_readers, self._app_meter_provider)
+        self.meter_provider, self.meter, self.reader = parts.provider, parts.meter, parts.reader
+        recorder, sinks, app_meter = parts.recorder, parts.sinks, parts.app_meter
         # The log pipeline always exists: audit events reach the audit trail even when
         # log records are off.
         self.log_exporter = optional_component("logs", self.status, lambda: build_log_pipeline(

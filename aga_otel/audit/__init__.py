@@ -23,16 +23,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from aga_otel.audit.base import AuditStore
 from aga_otel.audit.chain import AuditRecord, VerifyReport
 from aga_otel.audit.jsonl import JsonlAuditStore
+from aga_otel.audit.keys import load_key
 from aga_otel.audit.memory import MemoryAuditStore
 from aga_otel.audit.sanitize import sanitize_details
 from aga_otel.audit.sqlite import SqliteAuditStore
 from aga_otel.audit.writer import AuditWriter
 
 __all__ = [
+    "build_audit_store",
     "AuditRecord",
     "AuditStore",
     "AuditWriter",
@@ -92,3 +95,20 @@ def detect_backend(path: str | os.PathLike) -> str:
     except FileNotFoundError:
         # A JSONL store whose active file was rotated away still has segments.
         return "file" if list(Path(path).parent.glob(Path(path).name + ".0*")) else "sqlite"
+
+
+def build_audit_store(config: Any, resource: Any) -> AuditStore:
+    """The store an ``ObservabilityConfig`` names (the stack's audit trail): PostgreSQL
+    chains are keyed by the resource's ``service.instance.id``; the local stores take the
+    HMAC key when one is configured."""
+    if config.audit_storage_backend != "postgresql":
+        key = load_key(config.audit_hmac_key_file, config.audit_hmac_key_env)
+        return open_store(config.audit_storage_backend, config.audit_storage_path, key=key)
+    instance = str(resource.attributes.get("service.instance.id") or "default")
+    return open_store(
+        "postgresql",
+        config.audit_dsn,
+        instance=instance,
+        spill_path=Path(config.audit_spill_dir) / f"{instance}.jsonl",
+        spill_max_bytes=config.audit_spill_max_bytes,
+    )

@@ -31,7 +31,6 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
@@ -39,9 +38,8 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 
 from aga_otel._version import __version__
-from aga_otel.audit import AuditStore, AuditWriter, injections, open_store
+from aga_otel.audit import AuditStore, AuditWriter, build_audit_store, injections
 from aga_otel.audit.chain import AuditRecord
-from aga_otel.audit.keys import load_key
 from aga_otel.config import ObservabilityConfig
 from aga_otel.exporters.reporting import ReportingExporter, run_bounded
 from aga_otel.logs import records as rec
@@ -391,19 +389,3 @@ def build_log_pipeline(
     """
     store = build_audit_store(config, resource)
     return LogPipeline(config, status, resource, store, stream, app_provider, model)
-
-
-def build_audit_store(config: ObservabilityConfig, resource: Resource) -> AuditStore:
-    """The configured store; PostgreSQL chains are keyed by ``service.instance.id``; the
-    local stores take the HMAC key when one is configured."""
-    if config.audit_storage_backend != "postgresql":
-        key = load_key(config.audit_hmac_key_file, config.audit_hmac_key_env)
-        return open_store(config.audit_storage_backend, config.audit_storage_path, key=key)
-    instance = str(resource.attributes.get("service.instance.id") or "default")
-    return open_store(
-        "postgresql",
-        config.audit_dsn,
-        instance=instance,
-        spill_path=Path(config.audit_spill_dir) / f"{instance}.jsonl",
-        spill_max_bytes=config.audit_spill_max_bytes,
-    )
